@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class BatchStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    CANCELED = "canceled", "Canceled"
+
+
+class Batch(models.Model):
+    Status = BatchStatus
+
+    sending = models.ForeignKey(
+        "sendings.Sending", on_delete=models.CASCADE, related_name="batches"
+    )
+    number = models.PositiveSmallIntegerField()
+    scheduled_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    recipient_count = models.PositiveIntegerField(default=0)
+    sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    canceled_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    canceled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["sending", "number"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(fields=["sending", "number"], name="batch_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="batch_number_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=BatchStatus.values), name="batch_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    recipient_count__gte=F("sent_count") + F("failed_count") + F("canceled_count")
+                ),
+                name="batch_counts_within_total",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's queue: scheduled batches by time.
+            models.Index(
+                fields=["scheduled_at"],
+                condition=Q(status="scheduled"),
+                name="batch_due_idx",
+            ),
+            models.Index(
+                fields=["started_at"],
+                condition=Q(status="sending"),
+                name="batch_in_progress_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch {self.number} of {self.sending_id}"
+
+    @property
+    def pending_count(self) -> int:
+        return self.recipient_count - self.sent_count - self.failed_count - self.canceled_count
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status == BatchStatus.SCHEDULED
+
+    @property
+    def can_stop(self) -> bool:
+        return self.status == BatchStatus.SENDING
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BatchStatus.SENT, BatchStatus.CANCELED)
+
+
+class RecipientStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Recipient(models.Model):
+    """One contact of the audience snapshot taken at confirmation, assigned to one batch."""
+
+    Status = RecipientStatus
+
+    # Both foreign keys are served by the composite indexes below.
+    sending = models.ForeignKey(
+        "sendings.Sending", on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
+    contact = models.ForeignKey(
+        "sendings.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sending", "email"], name="recipient_email_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=RecipientStatus.values), name="recipient_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["batch", "status"], name="recipient_batch_status_idx"),
+            # The delivery queue: pending recipients of a batch, in claim order.
+            models.Index(
+                fields=["batch", "id"], condition=Q(status="pending"), name="recipient_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,0 +1,239 @@
+"""Batch and recipient state changes. Each locks the sending row first, then the batch."""
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
+from sendings.exceptions import DomainError
+from sendings.models import Sending, SendingEvent
+from sendings.transitions import batch_lock, event_record, sending_lock, sending_status_refresh
+
+
+def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) -> int:
+    """Cancel a scheduled or sending batch whose sending row and batch row are locked.
+
+    Every recipient still pending becomes canceled; returns how many. Recipients already
+    handed to SMTP stay as they are (the delivery recorder turns a canceled one into sent if
+    the server accepted it after all, so the Sent column never lies).
+    """
+    canceled = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).update(
+        status=RecipientStatus.CANCELED, claimed_at=None
+    )
+    batch.status = BatchStatus.CANCELED
+    batch.canceled_count += canceled
+    batch.canceled_at = now
+    batch.canceled_by = actor
+    batch.finished_at = now
+    batch.save(
+        update_fields=["status", "canceled_count", "canceled_at", "canceled_by", "finished_at"]
+    )
+    Sending.objects.filter(pk=sending.pk).update(canceled_count=F("canceled_count") + canceled)
+    return canceled
+
+
+def _batch_in(batches: list[Batch], batch_id: int) -> Batch:
+    return next(b for b in batches if b.pk == batch_id)
+
+
+def batch_cancel(*, batch: Batch, actor) -> Batch:
+    """Cancel one scheduled batch (help page, scenario 2). Nobody in it receives the message.
+
+    Locks the sending, then its batches. Canceling a canceled batch is a no-op; a batch that
+    has started or finished is refused with a DomainError.
+    """
+    with transaction.atomic():
+        sending, batches = sending_lock(batch.sending_id)
+        batch = _batch_in(batches, batch.pk)
+        if batch.status == BatchStatus.CANCELED:
+            return batch
+        if batch.status == BatchStatus.SENDING:
+            raise DomainError(
+                f"Batch {batch.number} of “{sending.name}” is being sent right now and can no "
+                "longer be canceled here. Request an urgent cancellation from support.",
+                code="in_progress",
+            )
+        if batch.status == BatchStatus.SENT:
+            raise DomainError(
+                f"Batch {batch.number} of “{sending.name}” has already been sent.",
+                code="already_sent",
+            )
+        now = timezone.now()
+        canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.BATCH_CANCELED,
+            actor=actor,
+            batch=batch,
+            message=f"Batch {batch.number} canceled; {canceled} contacts will not receive it.",
+        )
+    return batch
+
+
+def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
+    """Move a due scheduled batch to sending. True only for the one call that started it.
+
+    At most once, whoever calls it and however often: the status check happens under the
+    sending's row lock, so two beats or two workers serialize and the second sees `sending`.
+    A canceled, started, finished, not-yet-due or deleted batch returns False.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        try:
+            sending, batches = sending_lock(
+                Batch.objects.values_list("sending_id", flat=True).get(pk=batch_id)
+            )
+        except Batch.DoesNotExist:
+            return False
+        batch = _batch_in(batches, batch_id)
+        if batch.status != BatchStatus.SCHEDULED or batch.scheduled_at > now:
+            return False
+        batch.status = BatchStatus.SENDING
+        batch.started_at = now
+        batch.save(update_fields=["status", "started_at"])
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.BATCH_STARTED,
+            batch=batch,
+            message=f"Batch {batch.number} started with {batch.recipient_count} contacts.",
+        )
+    return True
+
+
+def batch_finish(*, batch_id: int) -> bool:
+    """Mark a sending batch as sent once nobody in it is pending. True if this call did it.
+
+    A batch that is no longer sending (finished, or stopped meanwhile) returns False.
+    A batch with recipients still pending is refused with a DomainError.
+    """
+    with transaction.atomic():
+        sending, batch = batch_lock(batch_id)
+        if batch.status != BatchStatus.SENDING:
+            return False
+        pending = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).count()
+        if pending:
+            raise DomainError(
+                f"Batch {batch.number} still has {pending} contacts waiting.", code="pending"
+            )
+        now = timezone.now()
+        batch.status = BatchStatus.SENT
+        batch.finished_at = now
+        batch.save(update_fields=["status", "finished_at"])
+        batches = list(Batch.objects.filter(sending=sending).order_by("number"))
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.BATCH_FINISHED,
+            batch=batch,
+            message=(
+                f"Batch {batch.number} finished: {batch.sent_count} sent, "
+                f"{batch.failed_count} failed."
+            ),
+        )
+    return True
+
+
+def batch_stop(*, batch: Batch, actor) -> Batch:
+    """Stop a batch that is being sent (support only): it becomes canceled.
+
+    Recipients not yet handed to SMTP become canceled. Stopping a canceled batch is a no-op;
+    a batch that is scheduled (cancel it instead) or already sent is refused.
+    """
+    with transaction.atomic():
+        sending, batches = sending_lock(batch.sending_id)
+        batch = _batch_in(batches, batch.pk)
+        if batch.status == BatchStatus.CANCELED:
+            return batch
+        if batch.status == BatchStatus.SCHEDULED:
+            raise DomainError(
+                f"Batch {batch.number} has not started yet; cancel it instead.",
+                code="not_started",
+            )
+        if batch.status == BatchStatus.SENT:
+            raise DomainError(
+                f"Batch {batch.number} has already been sent to every contact.",
+                code="already_sent",
+            )
+        now = timezone.now()
+        canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.BATCH_STOPPED,
+            actor=actor,
+            batch=batch,
+            message=f"Batch {batch.number} stopped; {canceled} contacts will not receive it.",
+        )
+    return batch
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    sent: int
+    failed: int
+
+
+def recipients_record_results(
+    *,
+    batch_id: int,
+    sent: Collection[int],
+    failed: Mapping[int, str] | None = None,
+    now: datetime | None = None,
+) -> DeliveryRecord:
+    """Record what the SMTP server did with recipients of one batch, counters included.
+
+    `sent` are recipient ids the server accepted; `failed` maps ids to the final error.
+    A recipient canceled by a stop while its message was already in flight is recorded as
+    sent after all: the Sent column counts what the server accepted. Recording a recipient
+    twice changes nothing. Locks the sending, then the batch, like every other service.
+    """
+    failed = failed or {}
+    now = now or timezone.now()
+    open_statuses = [RecipientStatus.PENDING, RecipientStatus.CANCELED]
+    with transaction.atomic():
+        sending, batch = batch_lock(batch_id)
+        moved = {RecipientStatus.PENDING: 0, RecipientStatus.CANCELED: 0}
+        sent_total = 0
+        for status in open_statuses:
+            count = Recipient.objects.filter(batch=batch, pk__in=sent, status=status).update(
+                status=RecipientStatus.SENT,
+                sent_at=now,
+                attempts=F("attempts") + 1,
+                claimed_at=None,
+                last_error="",
+            )
+            moved[status] += count
+            sent_total += count
+        failed_total = 0
+        for recipient_id, error in failed.items():
+            previous = (
+                Recipient.objects.filter(batch=batch, pk=recipient_id, status__in=open_statuses)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if previous is None:
+                continue
+            Recipient.objects.filter(pk=recipient_id).update(
+                status=RecipientStatus.FAILED,
+                attempts=F("attempts") + 1,
+                claimed_at=None,
+                last_error=error[:2000],
+            )
+            moved[previous] += 1
+            failed_total += 1
+        uncanceled = moved[RecipientStatus.CANCELED]
+        counters = {
+            "sent_count": F("sent_count") + sent_total,
+            "failed_count": F("failed_count") + failed_total,
+            "canceled_count": F("canceled_count") - uncanceled,
+        }
+        if sent_total or failed_total:
+            Sending.objects.filter(pk=sending.pk).update(**counters)
+            Batch.objects.filter(pk=batch.pk).update(**counters)
+    return DeliveryRecord(sent=sent_total, failed=failed_total)

@@ -1,0 +1,108 @@
+"""Strict readers for settings that come from the environment.
+
+A malformed value stops start-up with ImproperlyConfigured naming the variable:
+a typo in production must never fall back silently to a development default.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = _raw(name)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false, 1/0, yes/no); got {value!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
+    return number
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_email(name: str, default: str) -> str:
+    value = env_str(name, default)
+    if "@" not in value or value.startswith("@") or value.endswith("@") or " " in value:
+        raise ImproperlyConfigured(f"{name} must be an email address; got {value!r}")
+    return value
+
+
+def env_database(name: str, default: str) -> dict:
+    url = env_str(name, default)
+    scheme = urlsplit(url).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+        raise ImproperlyConfigured(
+            f"{name} must be a sqlite:// or postgres:// URL; got scheme {scheme!r}"
+        )
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {error}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Web and worker write at once in embedded mode: WAL + immediate transactions
+        # + a busy timeout turn "database is locked" into a short wait.
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config
+
+
+def env_url(name: str, default: str, *, schemes: set[str]) -> str:
+    url = env_str(name, default)
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        allowed = ", ".join(sorted(f"{s}://" for s in schemes))
+        raise ImproperlyConfigured(f"{name} must start with one of {allowed}; got {url!r}")
+    return url

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SendingsConfig(AppConfig):
+    name = "sendings"
+    verbose_name = "Sendings"

@@ -1,0 +1,295 @@
+"""Sending-level state changes. Every write to a sending goes through here or batches.services."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
+from batches.services import batch_close_locked
+from sendings.exceptions import DomainError
+from sendings.models import Contact, ListMembership, Sending, SendingEvent, SendingStatus
+from sendings.transitions import event_record, sending_lock, sending_status_refresh
+
+MAX_BATCHES = 100
+SNAPSHOT_CHUNK = 25_000
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """When one batch goes out and to how many contacts (None: everyone left; last batch only)."""
+
+    scheduled_at: datetime
+    recipient_count: int | None = None
+
+
+def _plans_check(plans: Sequence[BatchPlan]) -> None:
+    if not plans:
+        raise DomainError("Choose when to send: at least one batch is needed.", code="no_batches")
+    if len(plans) > MAX_BATCHES:
+        raise DomainError(f"A sending can have at most {MAX_BATCHES} batches.", code="too_many")
+    for number, plan in enumerate(plans, start=1):
+        if timezone.is_naive(plan.scheduled_at):
+            raise DomainError(f"Batch {number} needs a time with a time zone.", code="naive_time")
+        if plan.recipient_count is None and number != len(plans):
+            raise DomainError(
+                f"Batch {number} needs a number of contacts; only the last batch may take "
+                "everyone left.",
+                code="count_missing",
+            )
+        if plan.recipient_count is not None and plan.recipient_count < 1:
+            raise DomainError(f"Batch {number} needs at least one contact.", code="count_low")
+        if number > 1 and plan.scheduled_at <= plans[number - 2].scheduled_at:
+            raise DomainError(
+                f"Batch {number} must go out after batch {number - 1}.", code="out_of_order"
+            )
+
+
+def _content_check(sending: Sending) -> None:
+    missing = [
+        label
+        for label, value in (
+            ("a name", sending.name),
+            ("a subject", sending.subject),
+            ("a sender address", sending.from_email),
+            ("a message body", sending.html_body or sending.text_body),
+        )
+        if not value.strip()
+    ]
+    if missing:
+        raise DomainError(
+            "The sending cannot be scheduled yet: it needs " + ", ".join(missing) + ".",
+            code="incomplete",
+        )
+
+
+def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[Batch]) -> int:
+    """Copy the audience into Recipient rows, assigning each to its batch. Returns the total.
+
+    Runs as INSERT ... SELECT in chunks of SNAPSHOT_CHUNK contacts, walking contact ids in
+    order: the audience never passes through Python, and each statement stays bounded.
+    Contacts are unique per subaccount by email, so no contact is counted twice even when it
+    is on several of the chosen lists; unsubscribed contacts are left out.
+    """
+    qn = connection.ops.quote_name
+    contact_table = qn(Contact._meta.db_table)
+    membership_table = qn(ListMembership._meta.db_table)
+    recipient_table = qn(Recipient._meta.db_table)
+    list_marks = ", ".join(["%s"] * len(list_ids))
+    # Batch i takes the positions up to the running total of the planned sizes; the last
+    # batch takes everyone left (sizes are checked against the total afterwards).
+    case_parts, case_params, running = [], [], 0
+    for batch in batches[:-1]:
+        running += batch.recipient_count
+        case_parts.append("WHEN position <= %s THEN %s")
+        case_params += [running, batch.pk]
+    batch_case = (
+        "CASE " + " ".join(case_parts) + " ELSE %s END" if case_parts else "%s"
+    )  # fmt: skip
+    case_params.append(batches[-1].pk)
+    sql = f"""
+        WITH chunk AS (
+            SELECT c.id, c.email, c.name FROM {contact_table} c
+            WHERE c.subaccount_id = %s AND c.unsubscribed = %s AND c.id > %s
+              AND EXISTS (
+                SELECT 1 FROM {membership_table} m
+                WHERE m.contact_id = c.id AND m.contact_list_id IN ({list_marks})
+              )
+            ORDER BY c.id
+            LIMIT %s
+        ), numbered AS (
+            SELECT id, email, name, ROW_NUMBER() OVER (ORDER BY id) + %s AS position FROM chunk
+        )
+        INSERT INTO {recipient_table}
+            (sending_id, batch_id, contact_id, email, name, status, attempts, last_error)
+        SELECT %s, {batch_case}, id, email, name, %s, 0, ''
+        FROM numbered
+        RETURNING contact_id
+    """
+    total, last_contact_id = 0, 0
+    with connection.cursor() as cursor:
+        while True:
+            params = [
+                sending.subaccount_id,
+                False,
+                last_contact_id,
+                *list_ids,
+                SNAPSHOT_CHUNK,
+                total,
+                sending.pk,
+                *case_params,
+                RecipientStatus.PENDING.value,
+            ]
+            cursor.execute(sql, params)
+            inserted = [row[0] for row in cursor.fetchall()]
+            if not inserted:
+                return total
+            total += len(inserted)
+            last_contact_id = max(inserted)
+            if len(inserted) < SNAPSHOT_CHUNK:
+                return total
+
+
+def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) -> Sending:
+    """Confirm a draft: snapshot its audience and split it into the planned batches.
+
+    The audience is the contacts of the sending's lists, minus unsubscribed ones, each once.
+    Sizes given for the batches must add up to the audience (the last batch may take "the
+    rest"). Everything happens in one transaction under the sending's row lock, so a bad plan
+    leaves the draft untouched. Confirming a sending that is already confirmed is a no-op.
+    """
+    plans = list(batches)
+    _plans_check(plans)
+    with transaction.atomic():
+        sending, _batches = sending_lock(sending.pk)
+        if sending.status != SendingStatus.DRAFT:
+            return sending
+        _content_check(sending)
+        lists = list(sending.lists.all())
+        if not lists:
+            raise DomainError("Choose at least one contact list.", code="no_lists")
+        foreign = [lst.name for lst in lists if lst.subaccount_id != sending.subaccount_id]
+        if foreign:
+            raise DomainError(
+                "These lists belong to another subaccount: " + ", ".join(foreign) + ".",
+                code="foreign_list",
+            )
+        created = Batch.objects.bulk_create(
+            Batch(
+                sending=sending,
+                number=number,
+                scheduled_at=plan.scheduled_at,
+                recipient_count=plan.recipient_count or 0,
+            )
+            for number, plan in enumerate(plans, start=1)
+        )
+        if connection.vendor == "sqlite" or any(b.pk is None for b in created):
+            created = list(Batch.objects.filter(sending=sending).order_by("number"))
+        total = _audience_snapshot(
+            sending=sending, list_ids=[lst.pk for lst in lists], batches=created
+        )
+        if total == 0:
+            raise DomainError(
+                "Nobody to send to: the chosen lists are empty or every contact in them has "
+                "unsubscribed.",
+                code="empty_audience",
+            )
+        if len(plans) > total:
+            raise DomainError(
+                f"{len(plans)} batches for {total} contacts: every batch needs at least one "
+                "contact.",
+                code="too_many",
+            )
+        planned = sum(p.recipient_count for p in plans[:-1])
+        last_planned = plans[-1].recipient_count
+        if planned >= total or (last_planned is not None and planned + last_planned != total):
+            wanted = planned + (last_planned or 0)
+            raise DomainError(
+                f"The batches add up to {wanted} contacts but the audience has {total}. "
+                "Adjust the batch sizes so they add up exactly.",
+                code="counts_mismatch",
+            )
+        created[-1].recipient_count = total - planned
+        Batch.objects.bulk_update(created, ["recipient_count"])
+        now = timezone.now()
+        sending.status = SendingStatus.SCHEDULED
+        sending.total_recipients = total
+        sending.batch_count = len(created)
+        sending.scheduled_at = created[0].scheduled_at
+        sending.confirmed_at = now
+        sending.save(
+            update_fields=[
+                "status",
+                "total_recipients",
+                "batch_count",
+                "scheduled_at",
+                "confirmed_at",
+            ]
+        )
+        sending_status_refresh(sending=sending, batches=created, now=now)
+        when = "in one go" if len(created) == 1 else f"in {len(created)} batches"
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.CONFIRMED,
+            actor=actor,
+            message=f"Scheduled for {total} contacts {when}.",
+        )
+    return sending
+
+
+def _refusal(sending: Sending, action: str) -> DomainError:
+    if sending.status == SendingStatus.SENDING:
+        return DomainError(
+            f"“{sending.name}” is being sent right now, so it can no longer be {action} here. "
+            "Request an urgent cancellation from support.",
+            code="in_progress",
+        )
+    if sending.status == SendingStatus.SENT:
+        return DomainError(
+            f"“{sending.name}” has already been sent; there is nothing left to cancel.",
+            code="already_sent",
+        )
+    return DomainError(
+        f"“{sending.name}” is a draft that was never scheduled; there is nothing to cancel.",
+        code="draft",
+    )
+
+
+def sending_cancel(*, sending: Sending, actor) -> Sending:
+    """Cancel a Scheduled sending (help page, scenario 1): every still-scheduled batch.
+
+    Batches already sent stay sent. Locks the sending, then its batches. Canceling a canceled
+    sending is a no-op; a sending in progress, sent, or still a draft is refused.
+    """
+    with transaction.atomic():
+        sending, batches = sending_lock(sending.pk)
+        if sending.status == SendingStatus.CANCELED:
+            return sending
+        if not sending.can_cancel:
+            raise _refusal(sending, "canceled")
+        now = timezone.now()
+        numbers, canceled = [], 0
+        for batch in batches:
+            if batch.status == BatchStatus.SCHEDULED:
+                canceled += batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+                numbers.append(str(batch.number))
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        scope = "" if len(batches) == 1 else f" (batches {', '.join(numbers)})"
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.CANCELED,
+            actor=actor,
+            message=f"Canceled{scope}; {canceled} contacts will not receive it.",
+        )
+    return sending
+
+
+def sending_stop(*, sending: Sending, actor, note: str = "") -> Sending:
+    """Stop a sending in progress (support, help page scenario 3), between batches included.
+
+    The batch being sent and every later batch become canceled; recipients not yet handed to
+    SMTP are canceled; those who already received it stay sent. Locks the sending, then its
+    batches. Stopping a canceled sending is a no-op; a sent or draft sending is refused.
+    """
+    with transaction.atomic():
+        sending, batches = sending_lock(sending.pk)
+        if sending.status == SendingStatus.CANCELED:
+            return sending
+        if not sending.can_stop:
+            raise _refusal(sending, "stopped")
+        now = timezone.now()
+        canceled = 0
+        for batch in batches:
+            if batch.status in (BatchStatus.SCHEDULED, BatchStatus.SENDING):
+                canceled += batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now)
+        message = f"Stopped; {canceled} contacts will not receive it."
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.STOPPED,
+            actor=actor,
+            message=f"{message} {note}".strip(),
+        )
+    return sending

@@ -1,0 +1,69 @@
+"""The locked core shared by every lifecycle service.
+
+Lock order, everywhere: the sending row first, then its batches by number. Services in
+sendings.services and batches.services go through these helpers so the order cannot drift.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from batches.models import Batch
+from sendings.models import Sending, SendingEvent, SendingStatus
+
+FINISHED = (SendingStatus.SENT, SendingStatus.CANCELED)
+
+
+def sending_lock(sending_id: int) -> tuple[Sending, list[Batch]]:
+    """Lock the sending, then all its batches in number order. Call inside transaction.atomic."""
+    assert transaction.get_connection().in_atomic_block, "sending_lock needs a transaction"
+    sending = Sending.objects.select_for_update().get(pk=sending_id)
+    batches = list(
+        Batch.objects.select_for_update().filter(sending_id=sending_id).order_by("number")
+    )
+    return sending, batches
+
+
+def batch_lock(batch_id: int) -> tuple[Sending, Batch]:
+    """Lock a batch's sending, then the batch itself (a prefix-consistent subset of the order)."""
+    assert transaction.get_connection().in_atomic_block, "batch_lock needs a transaction"
+    sending_id = Batch.objects.values_list("sending_id", flat=True).get(pk=batch_id)
+    sending = Sending.objects.select_for_update().get(pk=sending_id)
+    batch = Batch.objects.select_for_update().get(pk=batch_id)
+    return sending, batch
+
+
+def sending_status_refresh(*, sending: Sending, batches: list[Batch], now: datetime) -> None:
+    """Recompute the stored status from the batches (DESIGN.md status table) and save it."""
+    status = Sending.status_for_batches([batch.status for batch in batches])
+    if status == sending.status:
+        return
+    sending.status = status
+    sending.finished_at = now if status in FINISHED else None
+    sending.save(update_fields=["status", "finished_at"])
+
+
+def event_record(
+    *,
+    sending: Sending,
+    kind: str,
+    actor=None,
+    batch: Batch | None = None,
+    message: str = "",
+) -> SendingEvent:
+    """Append to the audit trail, with the sending's counts as they are now in this transaction."""
+    sending.refresh_from_db(
+        fields=["total_recipients", "sent_count", "failed_count", "canceled_count"]
+    )
+    return SendingEvent.objects.create(
+        sending=sending,
+        batch=batch,
+        actor=actor,
+        actor_label=actor.get_username() if actor is not None else "system",
+        kind=kind,
+        message=message,
+        total_recipients=sending.total_recipients,
+        sent_count=sending.sent_count,
+        failed_count=sending.failed_count,
+        canceled_count=sending.canceled_count,
+    )

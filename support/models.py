@@ -1,0 +1,55 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+URGENT_CANCEL_SUBJECT = "Urgent Cancel Sending"
+
+
+class Ticket(models.Model):
+    """An "Urgent Cancel Sending" request for a sending in progress (help page, scenario 3)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        STOPPED = "stopped", "Stopped"
+        DECLINED = "declined", "Declined"
+        TOO_LATE = "too_late", "Too late"
+
+    sending = models.ForeignKey(
+        "sendings.Sending", on_delete=models.PROTECT, related_name="tickets"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    subject = models.CharField(max_length=100, default=URGENT_CANCEL_SUBJECT, editable=False)
+    # Copied at filing time, as the customer's email would have carried them.
+    account_identifier = models.CharField(max_length=20)
+    sending_name = models.CharField(max_length=200)
+    sending_identifier = models.CharField(max_length=20)
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+    outcome_note = models.TextField(blank=True)
+    received_at_stop = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subject=URGENT_CANCEL_SUBJECT), name="ticket_subject_exact"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "stopped", "declined", "too_late"]),
+                name="ticket_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["sending"], condition=Q(status="open"), name="ticket_one_open_per_sending"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="ticket_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.sending_name} ({self.sending_identifier})"
