@@ -1,0 +1,89 @@
+import functools
+
+import pytest
+from django.contrib.auth.models import Group
+
+from batches import services as batch_services
+from sendings import services as sending_services
+from sendings.models import Membership
+from tests.factories import MembershipFactory, SubaccountFactory, UserFactory
+from tests.invariants import assert_counts_add_up
+
+SERVICES = {
+    sending_services: ["sending_confirm", "sending_cancel", "sending_stop"],
+    batch_services: [
+        "batch_cancel",
+        "batch_start",
+        "batch_finish",
+        "batch_stop",
+        "recipients_record_results",
+    ],
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """PBKDF2 costs ~1 s a user on this machine; tests need no such strength."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _invariants_after_every_service_call(request, monkeypatch):
+    """Wrap every lifecycle service so invariant 1 is checked after each call, refused or not."""
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+
+    def checked(service):
+        @functools.wraps(service)
+        def wrapper(*args, **kwargs):
+            try:
+                return service(*args, **kwargs)
+            finally:
+                assert_counts_add_up()
+
+        return wrapper
+
+    for module, names in SERVICES.items():
+        for name in names:
+            monkeypatch.setattr(module, name, checked(getattr(module, name)))
+    yield
+
+
+# --- Personas: the subaccount's marketer and viewer, a marketer elsewhere, support staff ---
+
+
+@pytest.fixture
+def subaccount(db):
+    return SubaccountFactory(name="Spain", account__name="Acme Marketing")
+
+
+@pytest.fixture
+def marketer(subaccount):
+    return MembershipFactory(subaccount=subaccount, user__username="marketer").user
+
+
+@pytest.fixture
+def viewer(subaccount):
+    return MembershipFactory(
+        subaccount=subaccount, user__username="viewer", role=Membership.Role.VIEWER
+    ).user
+
+
+@pytest.fixture
+def other_subaccount(db):
+    return SubaccountFactory(name="Elsewhere")
+
+
+@pytest.fixture
+def outsider(other_subaccount):
+    return MembershipFactory(subaccount=other_subaccount, user__username="outsider").user
+
+
+@pytest.fixture
+def support_user(db):
+    user = UserFactory(username="support", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name="support")[0])
+    return user

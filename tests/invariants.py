@@ -1,0 +1,38 @@
+"""Invariant 1 of DESIGN.md, checked by one helper after every service call in the tests."""
+
+from collections import Counter
+
+from batches.models import Batch, Recipient
+from sendings.models import Sending
+
+
+def assert_counts_add_up() -> None:
+    """pending + sent + failed + canceled = total, per batch and per sending, counters included."""
+    by_batch: dict[int, Counter] = {}
+    rows = Recipient.objects.values_list("batch_id", "status").order_by()
+    for batch_id, status in rows.iterator(chunk_size=10_000):
+        by_batch.setdefault(batch_id, Counter())[status] += 1
+    by_sending: dict[int, Counter] = {}
+    for batch in Batch.objects.all():
+        actual = by_batch.get(batch.pk, Counter())
+        stored = Counter(
+            sent=batch.sent_count, failed=batch.failed_count, canceled=batch.canceled_count
+        )
+        stored["pending"] = batch.pending_count
+        assert batch.pending_count >= 0, f"batch {batch.pk}: negative pending"
+        assert sum(actual.values()) == batch.recipient_count, (
+            f"batch {batch.pk}: {sum(actual.values())} recipient rows, "
+            f"recipient_count says {batch.recipient_count}"
+        )
+        for status in ("pending", "sent", "failed", "canceled"):
+            assert actual[status] == stored[status], (
+                f"batch {batch.pk} {status}: rows say {actual[status]}, counters {stored[status]}"
+            )
+        by_sending.setdefault(batch.sending_id, Counter()).update(actual)
+    for sending in Sending.objects.all():
+        actual = by_sending.get(sending.pk, Counter())
+        assert sum(actual.values()) == sending.total_recipients, f"sending {sending.pk}: total"
+        assert actual["sent"] == sending.sent_count, f"sending {sending.pk}: sent"
+        assert actual["failed"] == sending.failed_count, f"sending {sending.pk}: failed"
+        assert actual["canceled"] == sending.canceled_count, f"sending {sending.pk}: canceled"
+        assert actual["pending"] == sending.pending_count, f"sending {sending.pk}: pending"
