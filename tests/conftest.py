@@ -29,6 +29,19 @@ def _fast_password_hashing():
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_without_collectstatic():
+    """Production serves a hashed manifest built by collectstatic; tests serve the sources."""
+    from django.conf import settings
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
 @pytest.fixture(autouse=True)
 def _invariants_after_every_service_call(request, monkeypatch):
     """Wrap every lifecycle service so invariant 1 is checked after each call, refused or not."""

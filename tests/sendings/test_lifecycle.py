@@ -23,7 +23,9 @@ def start(batch: Batch) -> bool:
 
 def deliver(batch: Batch, *, fail: int = 0) -> None:
     """Record every pending recipient of the batch as accepted (the first `fail` rejected)."""
-    ids = list(batch.recipients.filter(status="pending").order_by("id").values_list("id", flat=True))
+    ids = list(
+        batch.recipients.filter(status="pending").order_by("id").values_list("id", flat=True)
+    )
     batch_services.recipients_record_results(
         batch_id=batch.pk,
         sent=ids[fail:],
