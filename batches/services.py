@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from batches.halt import halt_announce
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent
@@ -33,6 +34,8 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
         update_fields=["status", "canceled_count", "canceled_at", "canceled_by", "finished_at"]
     )
     Sending.objects.filter(pk=sending.pk).update(canceled_count=F("canceled_count") + canceled)
+    batch_id = batch.pk
+    transaction.on_commit(lambda: halt_announce(batch_id))
     return canceled
 
 

@@ -145,6 +145,20 @@ DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "sendings@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SUPPORT_EMAIL = env_email("SUPPORT_EMAIL", "soporte@example.com")
 
+# Cache: carries the workers' stop signal, so it must be shared by every process:
+# Redis when REDIS_URL is set, otherwise files under var/cache (embedded mode, one machine).
+_redis_url = env_str("REDIS_URL") and env_url("REDIS_URL", "", schemes={"redis", "rediss"})
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        if _redis_url
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    )
+}
+
 # Product rules.
 SMALL_SENDING_MAX_RECIPIENTS = env_int("SMALL_SENDING_MAX_RECIPIENTS", 1000, minimum=0)
 UNDO_SECONDS = env_int("UNDO_SECONDS", 30, minimum=0)

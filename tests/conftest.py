@@ -65,6 +65,15 @@ def _invariants_after_every_service_call(request, monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Stop signals live in the cache; one test's batch ids must not leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 # --- Personas: the subaccount's marketer and viewer, a marketer elsewhere, support staff ---
 
 

@@ -323,3 +323,39 @@ def test_past_batch_time_is_due_at_once(subaccount):
     sending = scheduled_sending(subaccount, contacts=2, first_at=timezone.now() - LATER)
 
     assert batch_services.batch_start(batch_id=sending.batches.get().pk) is True
+
+
+# --- The stop signal reaches workers only once the cancel has committed ---------------------
+
+
+def test_cancel_announces_the_halt_after_commit(
+    subaccount, marketer, django_capture_on_commit_callbacks
+):
+    from batches.halt import halt_announced
+
+    sending = scheduled_sending(subaccount, contacts=2, sizes=[1, None])
+    first, second = sending.batches.order_by("number")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        batch_services.batch_cancel(batch=second, actor=marketer)
+        assert not halt_announced(second.pk)
+    for callback in callbacks:
+        callback()
+
+    assert halt_announced(second.pk)
+    assert not halt_announced(first.pk)
+
+
+def test_refused_stop_announces_nothing(
+    subaccount, support_user, django_capture_on_commit_callbacks
+):
+    from batches.halt import halt_announced
+
+    sending = scheduled_sending(subaccount, contacts=2)
+    batch = sending.batches.get()
+    send_fully(batch)
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(DomainError):
+        services.sending_stop(sending=sending, actor=support_user)
+
+    assert not halt_announced(batch.pk)
