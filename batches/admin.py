@@ -1,0 +1,159 @@
+"""Admin for batches and recipients: read-only; the only write is the cancel action."""
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from batches import services as batch_services
+from batches.models import Batch, BatchStatus, Recipient
+from sendings.exceptions import DomainError
+
+
+def _batch_label(batch: Batch) -> str:
+    return f"Batch {batch.number} of “{batch.sending.name}” ({batch.sending.identifier})"
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "sending",
+        "number",
+        "scheduled_at",
+        "status",
+        "recipient_count",
+        "sent_count",
+        "failed_count",
+        "canceled_count",
+        "started_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["sending"]
+    search_fields = ["sending__name", "=sending__identifier"]
+    ordering = ["-scheduled_at", "-id"]
+    fields = [
+        "sending",
+        "number",
+        "scheduled_at",
+        "status",
+        "recipient_count",
+        "sent_count",
+        "failed_count",
+        "canceled_count",
+        "recipients",
+        "started_at",
+        "finished_at",
+        "canceled_at",
+        "canceled_by",
+    ]
+    readonly_fields = fields
+    actions = ["cancel_selected_batches"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Read-only pages; canceling goes through the action (see has_cancel_permission).
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("batches.change_batch")
+
+    @admin.display(description="Recipients")
+    def recipients(self, obj) -> str:
+        url = reverse("admin:batches_recipient_changelist")
+        return format_html(
+            '<a href="{}?batch__id__exact={}">{} recipients</a>',
+            url,
+            obj.pk,
+            f"{obj.recipient_count:,}",
+        )
+
+    @admin.action(
+        description="Cancel this batch",
+        description_plural="Cancel selected batches",
+        permissions=["cancel"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def cancel_selected_batches(self, request, queryset):
+        """Cancel each batch through the service; report, per batch, what happened."""
+        canceled, already, refused = [], [], []
+        for batch in queryset.select_related("sending").order_by("sending_id", "number"):
+            if batch.status == BatchStatus.CANCELED:
+                already.append(_batch_label(batch))
+                continue
+            try:
+                batch_services.batch_cancel(batch=batch, actor=request.user)
+            except DomainError as exc:
+                refused.append(f"Not canceled: {exc.message} ({batch.sending.identifier})")
+            else:
+                canceled.append(_batch_label(batch))
+        if canceled:
+            self.message_user(request, "Canceled: " + ", ".join(canceled) + ".", messages.SUCCESS)
+        if already:
+            self.message_user(
+                request,
+                "Already canceled, nothing to do: " + ", ".join(already) + ".",
+                messages.INFO,
+            )
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = [
+        "email",
+        "name",
+        "sending_identifier",
+        "batch_number",
+        "status",
+        "attempts",
+        "sent_at",
+        "short_error",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["sending", "batch"]
+    search_fields = ["email", "=sending__identifier"]
+    fields = [
+        "sending",
+        "batch",
+        "contact",
+        "email",
+        "name",
+        "status",
+        "attempts",
+        "claimed_at",
+        "sent_at",
+        "last_error",
+    ]
+    readonly_fields = fields
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Sending", ordering="sending__identifier")
+    def sending_identifier(self, obj) -> str:
+        return obj.sending.identifier
+
+    @admin.display(description="Batch", ordering="batch__number")
+    def batch_number(self, obj) -> int:
+        return obj.batch.number
+
+    @admin.display(description="Last error")
+    def short_error(self, obj) -> str:
+        return Truncator(obj.last_error).chars(60)

@@ -1,0 +1,408 @@
+"""Admin for tenancy, contacts, sendings and their audit trail.
+
+Statuses and counters are read-only everywhere: they move only through the services, and
+the cancel action goes through them too, so no admin edit can break an invariant.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from batches.models import Batch
+from sendings import services
+from sendings.exceptions import DomainError
+from sendings.models import (
+    Account,
+    Contact,
+    ContactList,
+    ListMembership,
+    Membership,
+    Sending,
+    SendingEvent,
+    SendingStatus,
+    Subaccount,
+)
+
+RECENT_EVENTS = 10
+
+
+class SubaccountListFilter(admin.RelatedFieldListFilter):
+    """The stock filter runs one query per subaccount for its account's name."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(s.pk, str(s)) for s in Subaccount.objects.select_related("account")]
+
+
+# --- Tenancy ----------------------------------------------------------------------------------
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "identifier", "created_at"]
+    search_fields = ["name", "identifier"]
+    fields = ["name", "identifier", "created_at"]
+    readonly_fields = ["identifier", "created_at"]
+
+
+@admin.register(Subaccount)
+class SubaccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "account", "time_zone", "created_at"]
+    list_select_related = ["account"]
+    search_fields = ["name", "account__name", "account__identifier"]
+    autocomplete_fields = ["account"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "subaccount", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["user", "subaccount__account"]
+    search_fields = ["user__username", "user__email", "subaccount__name"]
+    autocomplete_fields = ["user", "subaccount"]
+    readonly_fields = ["created_at"]
+
+
+# --- Contacts ---------------------------------------------------------------------------------
+
+
+class ContactAdminForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ["subaccount", "email", "name", "unsubscribed"]
+
+    def clean_email(self) -> str:
+        # Stored lower-cased (a CheckConstraint insists), so uniqueness ignores case.
+        return self.cleaned_data["email"].strip().lower()
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    form = ContactAdminForm
+    list_display = ["email", "name", "subaccount", "unsubscribed"]
+    list_filter = ["unsubscribed", ("subaccount", SubaccountListFilter)]
+    list_select_related = ["subaccount__account"]
+    search_fields = ["email", "name"]
+    autocomplete_fields = ["subaccount"]
+    fields = ["subaccount", "email", "name", "unsubscribed", "unsubscribed_at", "created_at"]
+    readonly_fields = ["unsubscribed_at", "created_at"]
+    show_full_result_count = False
+
+    def save_model(self, request, obj, form, change):
+        if "unsubscribed" in form.changed_data:
+            obj.unsubscribed_at = timezone.now() if obj.unsubscribed else None
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ["name", "subaccount", "member_count", "created_at"]
+    list_filter = [("subaccount", SubaccountListFilter)]
+    list_select_related = ["subaccount__account"]
+    search_fields = ["name", "subaccount__name"]
+    autocomplete_fields = ["subaccount"]
+    fields = ["subaccount", "name", "member_count", "created_at"]
+    readonly_fields = ["member_count", "created_at"]
+
+    def get_queryset(self, request):
+        # A correlated subquery, not a GROUP BY: PostgreSQL counts only the rows on the page.
+        members = (
+            ListMembership.objects.filter(contact_list=OuterRef("pk"))
+            .order_by()
+            .values("contact_list")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(_member_count=Coalesce(Subquery(members), 0))
+
+    @admin.display(description="Members", ordering="_member_count")
+    def member_count(self, obj) -> str:
+        count = getattr(obj, "_member_count", None)
+        if count is None:
+            count = obj.listmembership_set.count()
+        url = reverse("admin:sendings_listmembership_changelist")
+        return format_html(
+            '<a href="{}?contact_list__id__exact={}">{}</a>', url, obj.pk, f"{count:,}"
+        )
+
+
+@admin.register(ListMembership)
+class ListMembershipAdmin(admin.ModelAdmin):
+    """Who is on which list; reached from a list's member count (lists can be huge)."""
+
+    list_display = ["contact", "contact_list", "added_at"]
+    list_select_related = ["contact", "contact_list"]
+    search_fields = ["contact__email", "contact_list__name"]
+    raw_id_fields = ["contact", "contact_list"]
+    readonly_fields = ["added_at"]
+    show_full_result_count = False
+
+
+# --- Sendings ---------------------------------------------------------------------------------
+
+CONTENT_FIELDS = ["name", "subject", "from_name", "from_email", "html_body", "text_body", "lists"]
+STATE_FIELDS = [
+    "identifier",
+    "status",
+    "scheduled_at",
+    "batch_count",
+    "total_recipients",
+    "sent_count",
+    "failed_count",
+    "canceled_count",
+]
+HISTORY_FIELDS = ["created_by", "created_at", "confirmed_at", "finished_at", "recent_events"]
+
+
+class SendingAdminForm(forms.ModelForm):
+    class Meta:
+        model = Sending
+        fields = ["subaccount", *CONTENT_FIELDS]
+
+    def clean(self):
+        cleaned = super().clean()
+        editing_content = any(name in self.fields for name in CONTENT_FIELDS)
+        if self.instance.pk is not None and editing_content:
+            # The wizard may confirm this draft meanwhile; the admin view's transaction keeps
+            # the row locked from here to the save, so the content of a confirmed sending
+            # cannot change under its recipients.
+            status = (
+                Sending.objects.select_for_update()
+                .filter(pk=self.instance.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status != SendingStatus.DRAFT:
+                raise ValidationError(
+                    "This sending was scheduled meanwhile; its content can no longer change."
+                )
+        subaccount = cleaned.get("subaccount")
+        subaccount_id = subaccount.pk if subaccount else self.instance.subaccount_id
+        lists = cleaned.get("lists") or []
+        foreign = [lst.name for lst in lists if lst.subaccount_id != subaccount_id]
+        if subaccount_id is not None and foreign:
+            self.add_error(
+                "lists", "These lists belong to another subaccount: " + ", ".join(foreign) + "."
+            )
+        return cleaned
+
+
+class BatchInline(admin.TabularInline):
+    model = Batch
+    fields = [
+        "number",
+        "scheduled_at",
+        "status",
+        "recipient_count",
+        "sent_count",
+        "failed_count",
+        "canceled_count",
+        "started_at",
+        "finished_at",
+        "canceled_at",
+        "canceled_by",
+    ]
+    readonly_fields = fields
+    ordering = ["number"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _sending_label(sending: Sending) -> str:
+    return f"{sending.name} ({sending.identifier})"
+
+
+@admin.register(Sending)
+class SendingAdmin(admin.ModelAdmin):
+    form = SendingAdminForm
+    list_display = [
+        "name",
+        "identifier",
+        "subaccount",
+        "status",
+        "scheduled_at",
+        "batch_count",
+        "total_recipients",
+        "sent_count",
+        "failed_count",
+        "canceled_count",
+    ]
+    list_filter = ["status", ("subaccount", SubaccountListFilter)]
+    list_select_related = ["subaccount__account"]
+    search_fields = ["name", "identifier", "subaccount__account__identifier"]
+    autocomplete_fields = ["subaccount", "lists"]
+    readonly_fields = [*STATE_FIELDS, *HISTORY_FIELDS]
+    inlines = [BatchInline]
+    actions = ["cancel_selected_sendings"]
+    # The changelist must stay fast on 100,000 sendings: no unfiltered COUNT(*).
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_fieldsets(self, request, obj=None):
+        content = {"fields": ["subaccount", *CONTENT_FIELDS]}
+        if obj is None:
+            return [(None, content)]
+        return [
+            (None, content),
+            ("Status and counts", {"fields": STATE_FIELDS}),
+            ("History", {"fields": HISTORY_FIELDS}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(self.readonly_fields)
+        if obj is None:
+            return readonly
+        # A sending stays in its subaccount; its content is frozen once it is confirmed.
+        readonly.append("subaccount")
+        if obj.status != SendingStatus.DRAFT:
+            readonly += CONTENT_FIELDS
+        return readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == SendingStatus.DRAFT)
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
+        # Bulk delete would bypass has_delete_permission(obj); drafts are deleted one by one.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            obj.save()
+            return
+        if obj.status != SendingStatus.DRAFT and any(
+            name in request.POST for name in CONTENT_FIELDS
+        ):
+            # Its page was opened while it was still a draft; the edits are dropped, say so.
+            self.message_user(
+                request,
+                f"“{obj.name}” is no longer a draft, so its content was not changed.",
+                messages.WARNING,
+            )
+        # Only what the form edits: a full save() would write back status and counters as
+        # they were when the page loaded, over whatever the services wrote since.
+        fields = [name for name in form.changed_data if name in CONTENT_FIELDS and name != "lists"]
+        if fields:
+            obj.save(update_fields=fields)
+
+    def delete_model(self, request, obj):
+        # Re-checked under the row lock: the draft may have been confirmed since the page loaded.
+        status = Sending.objects.select_for_update().values_list("status", flat=True).get(pk=obj.pk)
+        if status != SendingStatus.DRAFT:
+            raise PermissionDenied
+        obj.delete()
+
+    @admin.display(description="Recent events")
+    def recent_events(self, obj) -> str:
+        events = obj.events.order_by("-created_at", "-id")[:RECENT_EVENTS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} sent, {} failed, "
+            "{} canceled of {}</td></tr>",
+            (
+                (
+                    timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    e.get_kind_display(),
+                    e.actor_label,
+                    e.message,
+                    e.sent_count,
+                    e.failed_count,
+                    e.canceled_count,
+                    e.total_recipients,
+                )
+                for e in events
+            ),
+        )
+        if not rows:
+            return "None yet."
+        url = reverse("admin:sendings_sendingevent_changelist")
+        return format_html(
+            '<table><tbody>{}</tbody></table><p><a href="{}?sending__id__exact={}">'
+            "All events of this sending</a></p>",
+            rows,
+            url,
+            obj.pk,
+        )
+
+    @admin.action(
+        description="Cancel this sending",
+        description_plural="Cancel selected sendings",
+        permissions=["change"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def cancel_selected_sendings(self, request, queryset):
+        """Cancel each sending through the service; report, per sending, what happened."""
+        canceled, already, refused = [], [], []
+        for sending in queryset.order_by("pk"):
+            if sending.status == SendingStatus.CANCELED:
+                already.append(_sending_label(sending))
+                continue
+            try:
+                services.sending_cancel(sending=sending, actor=request.user)
+            except DomainError as exc:
+                refused.append(f"Not canceled: {exc.message} ({sending.identifier})")
+            else:
+                canceled.append(_sending_label(sending))
+        if canceled:
+            self.message_user(request, "Canceled: " + ", ".join(canceled) + ".", messages.SUCCESS)
+        if already:
+            self.message_user(
+                request,
+                "Already canceled, nothing to do: " + ", ".join(already) + ".",
+                messages.INFO,
+            )
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+
+
+@admin.register(SendingEvent)
+class SendingEventAdmin(admin.ModelAdmin):
+    """The audit trail: anyone with view permission reads it; nobody writes it here."""
+
+    list_display = [
+        "created_at",
+        "sending",
+        "batch_number",
+        "kind",
+        "actor_label",
+        "total_recipients",
+        "sent_count",
+        "failed_count",
+        "canceled_count",
+    ]
+    list_filter = ["kind"]
+    list_select_related = ["sending", "batch"]
+    search_fields = ["sending__name", "=sending__identifier", "actor_label"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    @admin.display(description="Batch", ordering="batch__number")
+    def batch_number(self, obj):
+        return obj.batch.number if obj.batch_id else None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
