@@ -3,7 +3,8 @@
 #   make run          web + Celery worker/beat on the embedded default (SQLite, filesystem broker)
 #   make test         lint, then the whole suite against a throwaway PostgreSQL + Redis
 #   make PYTHON=/path/to/python3.12 ...   use that interpreter for .venv
-#   make test PYTEST_ARGS='-k cancel -x'  extra pytest arguments (also for `make bench`)
+#   make test PYTEST_ARGS='-k cancel -x'  extra pytest arguments
+#   make bench BENCH=confirm               one benchmark (default: all of tests/bench)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -99,11 +100,12 @@ reset-demo: $(STAMP)
 	rm -rf var/db.sqlite3 var/broker var/celerybeat-schedule*
 	@$(MAKE) --no-print-directory seed
 
-# tests/bench is excluded from normal collection (norecursedirs); naming it explicitly
-# collects it. bench_*.py files are collected as well as test_*.py.
+# Benchmarks are scripts (not timed tests): each prints its figures and the machine.
+# `make bench BENCH=confirm` runs tests/bench/bench_confirm.py only.
+BENCH ?= *
 bench: $(STAMP)
-	scripts/with-test-services $(PY) -m pytest tests/bench -s --rootdir . \
-	    -o 'python_files=test_*.py bench_*.py' $(PYTEST_ARGS)
+	scripts/with-test-services sh -c 'for f in tests/bench/bench_$(BENCH).py; do \
+	    echo "== $$f"; $(PY) "$$f" || exit 1; done'
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles *.egg-info build

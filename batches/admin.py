@@ -1,13 +1,13 @@
 """Admin for batches and recipients: read-only; the only write is the cancel action."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from batches import services as batch_services
 from batches.models import Batch, BatchStatus, Recipient
-from sendings.exceptions import DomainError
+from sendings.admin_cancel import cancel_each_and_report
 
 
 def _batch_label(batch: Batch) -> str:
@@ -83,27 +83,15 @@ class BatchAdmin(admin.ModelAdmin):
     )
     def cancel_selected_batches(self, request, queryset):
         """Cancel each batch through the service; report, per batch, what happened."""
-        canceled, already, refused = [], [], []
-        for batch in queryset.select_related("sending").order_by("sending_id", "number"):
-            if batch.status == BatchStatus.CANCELED:
-                already.append(_batch_label(batch))
-                continue
-            try:
-                batch_services.batch_cancel(batch=batch, actor=request.user)
-            except DomainError as exc:
-                refused.append(f"Not canceled: {exc.message} ({batch.sending.identifier})")
-            else:
-                canceled.append(_batch_label(batch))
-        if canceled:
-            self.message_user(request, "Canceled: " + ", ".join(canceled) + ".", messages.SUCCESS)
-        if already:
-            self.message_user(
-                request,
-                "Already canceled, nothing to do: " + ", ".join(already) + ".",
-                messages.INFO,
-            )
-        for message in refused:
-            self.message_user(request, message, messages.WARNING)
+        cancel_each_and_report(
+            self,
+            request,
+            queryset.select_related("sending").order_by("sending_id", "number"),
+            is_canceled=lambda batch: batch.status == BatchStatus.CANCELED,
+            cancel=lambda batch: batch_services.batch_cancel(batch=batch, actor=request.user),
+            label=_batch_label,
+            identifier=lambda batch: batch.sending.identifier,
+        )
 
 
 @admin.register(Recipient)

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from batches.models import Batch
 from sendings import services
-from sendings.exceptions import DomainError
+from sendings.admin_cancel import cancel_each_and_report
 from sendings.models import (
     Account,
     Contact,
@@ -350,27 +350,15 @@ class SendingAdmin(admin.ModelAdmin):
     )
     def cancel_selected_sendings(self, request, queryset):
         """Cancel each sending through the service; report, per sending, what happened."""
-        canceled, already, refused = [], [], []
-        for sending in queryset.order_by("pk"):
-            if sending.status == SendingStatus.CANCELED:
-                already.append(_sending_label(sending))
-                continue
-            try:
-                services.sending_cancel(sending=sending, actor=request.user)
-            except DomainError as exc:
-                refused.append(f"Not canceled: {exc.message} ({sending.identifier})")
-            else:
-                canceled.append(_sending_label(sending))
-        if canceled:
-            self.message_user(request, "Canceled: " + ", ".join(canceled) + ".", messages.SUCCESS)
-        if already:
-            self.message_user(
-                request,
-                "Already canceled, nothing to do: " + ", ".join(already) + ".",
-                messages.INFO,
-            )
-        for message in refused:
-            self.message_user(request, message, messages.WARNING)
+        cancel_each_and_report(
+            self,
+            request,
+            queryset.order_by("pk"),
+            is_canceled=lambda sending: sending.status == SendingStatus.CANCELED,
+            cancel=lambda sending: services.sending_cancel(sending=sending, actor=request.user),
+            label=_sending_label,
+            identifier=lambda sending: sending.identifier,
+        )
 
 
 @admin.register(SendingEvent)
