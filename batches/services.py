@@ -12,7 +12,13 @@ from batches.halt import halt_announce
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent
-from sendings.transitions import batch_lock, event_record, sending_lock, sending_status_refresh
+from sendings.transitions import (
+    batch_lock,
+    event_record,
+    refuse_if_small,
+    sending_lock,
+    sending_status_refresh,
+)
 
 
 def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) -> int:
@@ -146,7 +152,8 @@ def batch_stop(*, batch: Batch, actor) -> Batch:
     """Stop a batch that is being sent (support only): it becomes canceled.
 
     Recipients not yet handed to SMTP become canceled. Stopping a canceled batch is a no-op;
-    a batch that is scheduled (cancel it instead) or already sent is refused.
+    a batch that is scheduled (cancel it instead) or already sent is refused, and so is a
+    batch of a small sending (under SMALL_SENDING_MAX_RECIPIENTS).
     """
     with transaction.atomic():
         sending, batches = sending_lock(batch.sending_id)
@@ -163,6 +170,7 @@ def batch_stop(*, batch: Batch, actor) -> Batch:
                 f"Batch {batch.number} has already been sent to every contact.",
                 code="already_sent",
             )
+        refuse_if_small(sending)
         now = timezone.now()
         canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
         sending_status_refresh(sending=sending, batches=batches, now=now)

@@ -11,7 +11,12 @@ from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from batches.services import batch_close_locked
 from sendings.exceptions import DomainError
 from sendings.models import Contact, ListMembership, Sending, SendingEvent, SendingStatus
-from sendings.transitions import event_record, sending_lock, sending_status_refresh
+from sendings.transitions import (
+    event_record,
+    refuse_if_small,
+    sending_lock,
+    sending_status_refresh,
+)
 
 MAX_BATCHES = 100
 SNAPSHOT_CHUNK = 25_000
@@ -271,7 +276,9 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Sending:
 
     The batch being sent and every later batch become canceled; recipients not yet handed to
     SMTP are canceled; those who already received it stay sent. Locks the sending, then its
-    batches. Stopping a canceled sending is a no-op; a sent or draft sending is refused.
+    batches. Stopping a canceled sending is a no-op; a sent or draft sending is refused, and so
+    is a small one (under SMALL_SENDING_MAX_RECIPIENTS): the help page says those cannot be
+    stopped.
     """
     with transaction.atomic():
         sending, batches = sending_lock(sending.pk)
@@ -279,6 +286,7 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Sending:
             return sending
         if not sending.can_stop:
             raise _refusal(sending, "stopped")
+        refuse_if_small(sending)
         now = timezone.now()
         canceled = 0
         for batch in batches:

@@ -6,9 +6,11 @@ sendings.services and batches.services go through these helpers so the order can
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from batches.models import Batch
+from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent, SendingStatus
 
 FINISHED = (SendingStatus.SENT, SendingStatus.CANCELED)
@@ -67,3 +69,13 @@ def event_record(
         failed_count=sending.failed_count,
         canceled_count=sending.canceled_count,
     )
+
+
+def refuse_if_small(sending: Sending) -> None:
+    """The help page: "we cannot stop small sendings". Support stops refuse them too."""
+    if sending.is_small:
+        raise DomainError(
+            f"“{sending.name}” goes to {sending.total_recipients} contacts; sendings under "
+            f"{settings.SMALL_SENDING_MAX_RECIPIENTS} contacts cannot be stopped.",
+            code="small",
+        )

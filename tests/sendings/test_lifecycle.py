@@ -14,6 +14,13 @@ from tests.factories import SendingFactory, scheduled_sending
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _small_sendings_under_three(settings):
+    """These sendings are tiny; only the small-sending test below uses a larger threshold."""
+    settings.SMALL_SENDING_MAX_RECIPIENTS = 2
+
+
 LATER = timedelta(days=3)
 
 
@@ -285,6 +292,20 @@ def test_stop_of_sent_sending_is_refused_and_of_canceled_is_a_no_op(subaccount, 
 
     assert (status_of(sent), status_of(canceled)) == ("sent", "canceled")
     assert not SendingEvent.objects.filter(kind="stopped").exists()
+
+
+def test_stop_of_small_sending_is_refused(subaccount, support_user, settings):
+    settings.SMALL_SENDING_MAX_RECIPIENTS = 1000
+    sending = scheduled_sending(subaccount, contacts=999)
+    start(sending.batches.get())
+
+    with pytest.raises(DomainError, match="under 1000 contacts cannot be stopped") as refused:
+        services.sending_stop(sending=sending, actor=support_user)
+
+    assert refused.value.code == "small"
+    with pytest.raises(DomainError, match="cannot be stopped"):
+        batch_services.batch_stop(batch=sending.batches.get(), actor=support_user)
+    assert status_of(sending) == "sending"
 
 
 def test_batch_stop_of_running_batch(subaccount, support_user):
