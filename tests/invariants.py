@@ -2,12 +2,26 @@
 
 from collections import Counter
 
+from django.db import connection, transaction
+
 from batches.models import Batch, Recipient
 from sendings.models import Sending
 
 
 def assert_counts_add_up() -> None:
-    """pending + sent + failed + canceled = total, per batch and per sending, counters included."""
+    """pending + sent + failed + canceled = total, per batch and per sending, counters included.
+
+    Reads one consistent snapshot, so it can run while other threads commit.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        _check_snapshot()
+
+
+def _check_snapshot() -> None:
     by_batch: dict[int, Counter] = {}
     rows = Recipient.objects.values_list("batch_id", "status").order_by()
     for batch_id, status in rows.iterator(chunk_size=10_000):

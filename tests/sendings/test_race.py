@@ -68,3 +68,37 @@ def test_cancel_and_start_of_the_same_batch_never_both_win(subaccount, marketer)
 
     print(f"\n{ROUNDS} rounds: cancel won {wins['cancel']}, start won {wins['start']}")
     assert sum(wins.values()) == ROUNDS
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_recording_deliveries_while_support_stops_never_deadlocks_or_loses_count(
+    subaccount, support_user, settings
+):
+    """Two workers record their chunks while support stops the sending: every lock is taken
+    in the same order, so all three finish, and the counters still add up to the total."""
+    settings.SMALL_SENDING_MAX_RECIPIENTS = 0
+    due = timezone.now() - timedelta(minutes=1)
+    for _ in range(20):
+        sending = scheduled_sending(subaccount, contacts=40, first_at=due)
+        batch = sending.batches.get()
+        assert batch_services.batch_start(batch_id=batch.pk)
+        ids = list(batch.recipients.order_by("id").values_list("id", flat=True))
+
+        recorded_a, stopped, recorded_b = run_together(
+            lambda b=batch, chunk=ids[:20]: batch_services.recipients_record_results(
+                batch_id=b.pk, sent=chunk
+            ),
+            lambda s=sending: services.sending_stop(sending=s, actor=support_user),
+            lambda b=batch, chunk=ids[20:]: batch_services.recipients_record_results(
+                batch_id=b.pk, sent=chunk[:10], failed={pk: "550 no such user" for pk in chunk[10:]}
+            ),
+        )
+
+        assert not isinstance(stopped, DomainError), stopped
+        sending.refresh_from_db()
+        assert sending.status == "canceled"
+        # Everything the workers reported as accepted counts as sent, even after the stop.
+        assert (sending.sent_count, sending.failed_count) == (30, 10)
+        assert recorded_a.sent + recorded_b.sent == 30
+        assert sending.canceled_count == 0
