@@ -8,6 +8,7 @@ from django.utils.text import Truncator
 from batches import services as batch_services
 from batches.models import Batch, BatchStatus, Recipient
 from sendings.admin_cancel import cancel_each_and_report
+from sendings.admin_readonly import ReadOnlyAdminMixin
 
 
 def _batch_label(batch: Batch) -> str:
@@ -15,7 +16,7 @@ def _batch_label(batch: Batch) -> str:
 
 
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "sending",
         "number",
@@ -52,17 +53,8 @@ class BatchAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Read-only pages; canceling goes through the action (see has_cancel_permission).
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_cancel_permission(self, request) -> bool:
+        # The pages are read-only; canceling goes through the action and its service.
         return request.user.has_perm("batches.change_batch")
 
     @admin.display(description="Recipients")
@@ -95,7 +87,7 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
+class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "email",
         "name",
@@ -124,15 +116,6 @@ class RecipientAdmin(admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
     list_per_page = 50
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Sending", ordering="sending__identifier")
     def sending_identifier(self, obj) -> str:

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from batches.models import Batch
 from sendings import services
 from sendings.admin_cancel import cancel_each_and_report
+from sendings.admin_readonly import ReadOnlyAdminMixin
 from sendings.models import (
     Account,
     Contact,
@@ -192,7 +193,7 @@ class SendingAdminForm(forms.ModelForm):
         return cleaned
 
 
-class BatchInline(admin.TabularInline):
+class BatchInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Batch
     fields = [
         "number",
@@ -212,15 +213,6 @@ class BatchInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _sending_label(sending: Sending) -> str:
@@ -362,7 +354,7 @@ class SendingAdmin(admin.ModelAdmin):
 
 
 @admin.register(SendingEvent)
-class SendingEventAdmin(admin.ModelAdmin):
+class SendingEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: anyone with view permission reads it; nobody writes it here."""
 
     list_display = [
@@ -385,12 +377,3 @@ class SendingEventAdmin(admin.ModelAdmin):
     @admin.display(description="Batch", ordering="batch__number")
     def batch_number(self, obj):
         return obj.batch.number if obj.batch_id else None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 
+from sendings.admin_readonly import ReadOnlyAdminMixin
 from support.models import Ticket
 
 
@@ -33,7 +34,7 @@ class TicketAgeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "subject",
         "sending_name",
@@ -65,12 +66,3 @@ class TicketAdmin(admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
     list_per_page = 50
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
