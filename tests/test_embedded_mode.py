@@ -1,9 +1,15 @@
 """`make run`'s embedded default: SQLite and no server. Migrate and seed it for real."""
 
+import http.cookiejar
 import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +46,61 @@ def test_embedded_sqlite_migrates_and_seeds_every_scenario(tmp_path):
     assert {"draft", "scheduled", "sent", "canceled"} <= set(statuses)
     assert recipients > 5000
     assert mode == "wal"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(tmp_path):
+    assert manage("migrate", "--noinput", var_dir=tmp_path).returncode == 0
+    assert manage("seed_demo", var_dir=tmp_path).returncode == 0
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    environ.update(DEBUG="true", VAR_DIR=str(tmp_path))
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    try:
+        for _ in range(100):
+            try:
+                login_page = opener.open(f"{base}/accounts/login/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the embedded server did not answer")
+        assert login_page.status == 200
+        assert "Log in" in login_page.read().decode()
+
+        form = opener.open(f"{base}/admin/login/", timeout=5).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        body = urllib.parse.urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "username": "admin",
+                "password": "admin-demo",
+                "next": "/admin/sendings/sending/",
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{base}/admin/login/?next=/admin/sendings/sending/",
+            data=body,
+            headers={"Referer": f"{base}/admin/login/"},
+        )
+        changelist = opener.open(request, timeout=10).read().decode()
+        for name in ("Spring sale", "Monthly newsletter", "Welcome series", "Black Friday teaser"):
+            assert name in changelist
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
