@@ -15,17 +15,22 @@ def _batch_label(batch: Batch) -> str:
     return f"Batch {batch.number} of “{batch.sending.name}” ({batch.sending.identifier})"
 
 
+BATCH_FIGURES = [
+    "sending",
+    "number",
+    "scheduled_at",
+    "status",
+    "recipient_count",
+    "sent_count",
+    "failed_count",
+    "canceled_count",
+]
+
+
 @admin.register(Batch)
 class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
-        "sending",
-        "number",
-        "scheduled_at",
-        "status",
-        "recipient_count",
-        "sent_count",
-        "failed_count",
-        "canceled_count",
+        *BATCH_FIGURES,
         "started_at",
         "finished_at",
     ]
@@ -34,14 +39,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["sending__name", "=sending__identifier"]
     ordering = ["-scheduled_at", "-id"]
     fields = [
-        "sending",
-        "number",
-        "scheduled_at",
-        "status",
-        "recipient_count",
-        "sent_count",
-        "failed_count",
-        "canceled_count",
+        *BATCH_FIGURES,
         "recipients",
         "started_at",
         "finished_at",

@@ -222,18 +222,7 @@ def _sending_label(sending: Sending) -> str:
 @admin.register(Sending)
 class SendingAdmin(admin.ModelAdmin):
     form = SendingAdminForm
-    list_display = [
-        "name",
-        "identifier",
-        "subaccount",
-        "status",
-        "scheduled_at",
-        "batch_count",
-        "total_recipients",
-        "sent_count",
-        "failed_count",
-        "canceled_count",
-    ]
+    list_display = ["name", "subaccount", *STATE_FIELDS]
     list_filter = ["status", ("subaccount", SubaccountListFilter)]
     list_select_related = ["subaccount__account"]
     search_fields = ["name", "identifier", "subaccount__account__identifier"]
