@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from batches.models import Batch, Recipient
 from batches.services import batch_cancel, batch_finish, batch_start, recipients_record_results
-from sendings.identifiers import ALPHABET, LENGTH
+from sendings.identifiers import SENDING_PREFIX, new_identifiers
 from sendings.models import (
     Account,
     Contact,
@@ -559,20 +559,10 @@ def load_sendings(*, subaccount: Subaccount, count: int, set_based: bool | None 
 
 
 def _unique_identifiers(count: int) -> list[str]:
-    """`count` fresh sending identifiers shaped like new_sending_identifier()'s, none taken.
-
-    Same alphabet and length; drawn in bulk from the OS's random source (a byte & 31 picks
-    one of the 32 letters without bias), since 100,000 calls to secrets.choice cost seconds.
-    """
+    """`count` fresh sending identifiers from sendings.identifiers, none already taken."""
     identifiers: set[str] = set()
     while len(identifiers) < count:
-        needed = count - len(identifiers)
-        randomness = secrets.token_bytes(needed * LENGTH)
-        wanted = {
-            "SND-" + "".join(ALPHABET[b & 31] for b in randomness[i : i + LENGTH])
-            for i in range(0, len(randomness), LENGTH)
-        }
-        wanted -= identifiers
+        wanted = set(new_identifiers(SENDING_PREFIX, count - len(identifiers))) - identifiers
         candidates = list(wanted)
         for start in range(0, len(candidates), LOAD_CHUNK):
             wanted -= set(
