@@ -2,10 +2,11 @@
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from batches.halt import halt_announce
@@ -188,6 +189,12 @@ def batch_stop(*, batch: Batch, actor) -> Batch:
 class DeliveryRecord:
     sent: int
     failed: int
+    retrying: int = 0
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff after the n-th rejection: base, 2 x base, 4 x base, ..."""
+    return timedelta(seconds=settings.EMAIL_RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0))
 
 
 def recipients_record_results(
@@ -195,20 +202,45 @@ def recipients_record_results(
     batch_id: int,
     sent: Collection[int],
     failed: Mapping[int, str] | None = None,
+    rejected: Mapping[int, str] | None = None,
     now: datetime | None = None,
 ) -> DeliveryRecord:
     """Record what the SMTP server did with recipients of one batch, counters included.
 
-    `sent` are recipient ids the server accepted; `failed` maps ids to the final error.
+    `sent` are recipient ids the server accepted; `failed` maps ids to a final error;
+    `rejected` maps ids to an error worth retrying: the recipient is released for another
+    attempt after a backoff, or fails for good at its EMAIL_MAX_ATTEMPTS-th attempt.
     A recipient canceled by a stop while its message was already in flight is recorded as
     sent after all: the Sent column counts what the server accepted. Recording a recipient
     twice changes nothing. Locks the sending, then the batch, like every other service.
     """
-    failed = failed or {}
+    failed = dict(failed or {})
+    rejected = rejected or {}
     now = now or timezone.now()
     open_statuses = [RecipientStatus.PENDING, RecipientStatus.CANCELED]
     with transaction.atomic():
         sending, batch = batch_lock(batch_id)
+        retrying = 0
+        if rejected:
+            attempts = dict(
+                Recipient.objects.filter(
+                    batch=batch, pk__in=list(rejected), status=RecipientStatus.PENDING
+                ).values_list("pk", "attempts")
+            )
+            for recipient_id, error in rejected.items():
+                if recipient_id not in attempts:
+                    continue  # canceled by a stop meanwhile: it stays canceled
+                tried = attempts[recipient_id] + 1
+                if tried >= settings.EMAIL_MAX_ATTEMPTS:
+                    failed[recipient_id] = error
+                    continue
+                Recipient.objects.filter(pk=recipient_id).update(
+                    attempts=tried,
+                    claimed_at=None,
+                    next_attempt_at=now + retry_delay(tried),
+                    last_error=error[:2000],
+                )
+                retrying += 1
         moved = {RecipientStatus.PENDING: 0, RecipientStatus.CANCELED: 0}
         sent_total = 0
         for status in open_statuses:
@@ -247,4 +279,64 @@ def recipients_record_results(
         if sent_total or failed_total:
             Sending.objects.filter(pk=sending.pk).update(**counters)
             Batch.objects.filter(pk=batch.pk).update(**counters)
-    return DeliveryRecord(sent=sent_total, failed=failed_total)
+    return DeliveryRecord(sent=sent_total, failed=failed_total, retrying=retrying)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A recipient a worker holds until it records the outcome (or the claim goes stale)."""
+
+    id: int
+    email: str
+    name: str
+
+
+def recipients_claim(*, batch_id: int, limit: int, now: datetime | None = None) -> list[Claim]:
+    """Claim up to `limit` deliverable recipients of a batch that is sending, in id order.
+
+    Rows other workers are claiming right now are skipped (SKIP LOCKED), and a claim commits
+    before any message goes out, so no SMTP call happens inside a transaction that could
+    roll back. A batch that is not sending (canceled, stopped, finished) yields nothing.
+    Recipients waiting for a retry are claimable once their backoff has passed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not Batch.objects.filter(pk=batch_id, status=BatchStatus.SENDING).exists():
+            return []
+        rows = list(
+            Recipient.objects.filter(
+                batch_id=batch_id, status=RecipientStatus.PENDING, claimed_at__isnull=True
+            )
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", "email", "name")[:limit]
+        )
+        if rows:
+            Recipient.objects.filter(pk__in=[row[0] for row in rows]).update(claimed_at=now)
+    return [Claim(*row) for row in rows]
+
+
+def recipients_release(*, batch_id: int, ids: Collection[int]) -> int:
+    """Give claimed recipients back unsent (a dropped connection), without counting an attempt."""
+    return Recipient.objects.filter(
+        batch_id=batch_id, pk__in=list(ids), status=RecipientStatus.PENDING
+    ).update(claimed_at=None)
+
+
+def recipients_release_stale(*, now: datetime | None = None) -> set[int]:
+    """Release claims older than CLAIM_TIMEOUT_SECONDS (a worker died mid-chunk).
+
+    Returns the ids of the batches that got recipients back, so delivery can be re-enqueued.
+    Only batches that are sending are looked at, through their pending-recipient index.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+    batch_ids = list(Batch.objects.filter(status=BatchStatus.SENDING).values_list("pk", flat=True))
+    released: set[int] = set()
+    for batch_id in batch_ids:
+        if Recipient.objects.filter(
+            batch_id=batch_id, status=RecipientStatus.PENDING, claimed_at__lt=cutoff
+        ).update(claimed_at=None):
+            released.add(batch_id)
+    return released

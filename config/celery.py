@@ -10,6 +10,27 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def _beat_schedule(sender, **kwargs):
+    # Read from Django settings here, not at import, so the environment decides the tick.
+    from django.conf import settings
+
+    tick = settings.DISPATCH_TICK_SECONDS
+    sender.conf.beat_schedule = {
+        "dispatch-due-batches": {
+            "task": "batches.tasks.dispatch_due_batches",
+            "schedule": tick,
+            # A tick nobody ran in time is worthless: the next one covers the same batches.
+            "options": {"expires": max(tick * 5, 5)},
+        },
+        "recover-deliveries": {
+            "task": "batches.tasks.recover_deliveries",
+            "schedule": settings.RECOVERY_INTERVAL_SECONDS,
+            "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
+        },
+    }
+
+
 @app.on_configure.connect
 def _create_filesystem_broker_folders(sender, **kwargs):
     # The filesystem transport (embedded mode) fails on folders that do not exist yet.

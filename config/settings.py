@@ -166,6 +166,22 @@ EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 3, minimum=1)
 CLAIM_TIMEOUT_SECONDS = env_int("CLAIM_TIMEOUT_SECONDS", 300, minimum=1)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 1.0, minimum=0.1)
 
+# Delivery (batches.delivery). A worker claims DELIVERY_CHUNK_SIZE recipients at a time and
+# records results every DELIVERY_RECORD_EVERY messages (or RECORD_SECONDS), which bounds what a
+# killed worker can send twice. A task delivers for DELIVERY_SLICE_SECONDS, then requeues
+# itself so due batches and other sendings are not starved behind a large one.
+DELIVERY_CHUNK_SIZE = env_int("DELIVERY_CHUNK_SIZE", 200, minimum=1)
+DELIVERY_RECORD_EVERY = env_int("DELIVERY_RECORD_EVERY", 50, minimum=1)
+DELIVERY_RECORD_SECONDS = env_float("DELIVERY_RECORD_SECONDS", 0.5, minimum=0.01)
+DELIVERY_SLICE_SECONDS = env_float("DELIVERY_SLICE_SECONDS", 5.0, minimum=0.1)
+DELIVERY_PARALLELISM = env_int("DELIVERY_PARALLELISM", 4, minimum=1)
+EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
+RECOVERY_INTERVAL_SECONDS = env_float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1)
+# Where List-Unsubscribe mail goes; empty means the sending's own from address.
+UNSUBSCRIBE_MAILTO = (
+    env_email("UNSUBSCRIBE_MAILTO", "") if env_str("UNSUBSCRIBE_MAILTO", "") else ""
+)
+
 # Celery: the embedded default needs no server (filesystem broker under var/broker).
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", schemes={"filesystem", "redis", "rediss", "memory"}

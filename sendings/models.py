@@ -35,6 +35,11 @@ class Subaccount(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subaccounts")
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    send_rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most messages a second this subaccount's sendings go out at; empty is unlimited.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,6 +17,9 @@ SERVICES = {
         "batch_finish",
         "batch_stop",
         "recipients_record_results",
+        "recipients_claim",
+        "recipients_release",
+        "recipients_release_stale",
     ],
 }
 

@@ -1,0 +1,104 @@
+"""The dispatcher: start due batches on time, once, and keep deliveries moving.
+
+Beat runs `dispatch_due_batches` every DISPATCH_TICK_SECONDS. Each tick starts the batches
+that are due and schedules the ones due before the next tick for their exact time (a task
+with an ETA), so a batch starts within milliseconds of its time rather than up to a tick
+late. Starting goes through `batch_start`, which is at most once under the sending's row lock,
+so overlapping ticks, duplicate ETA tasks and two beats are harmless.
+"""
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from batches import services as batch_services
+from batches.delivery import delivery_active
+from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
+from sendings.exceptions import DomainError
+
+# One tick looks at no more than this many batches; the next tick takes the rest.
+DUE_PER_TICK = 500
+
+
+def batches_due(*, until: datetime) -> list[tuple[int, datetime]]:
+    """Scheduled batches whose time is at or before `until`, oldest first (batch_due_idx)."""
+    return list(
+        Batch.objects.filter(status=BatchStatus.SCHEDULED, scheduled_at__lte=until)
+        .order_by("scheduled_at", "pk")
+        .values_list("pk", "scheduled_at")[:DUE_PER_TICK]
+    )
+
+
+@dataclass(frozen=True)
+class TickReport:
+    started: int
+    scheduled: int
+
+
+def dispatch_due(*, now: datetime | None = None) -> TickReport:
+    """Start every due batch; give the ones due before the next tick an exact-time task."""
+    from batches import tasks
+
+    now = now or timezone.now()
+    horizon = now + timedelta(seconds=settings.DISPATCH_TICK_SECONDS)
+    started = scheduled = 0
+    for batch_id, scheduled_at in batches_due(until=horizon):
+        if scheduled_at <= now:
+            started += batch_start_and_deliver(batch_id=batch_id, now=now)
+        else:
+            tasks.start_batch.apply_async((batch_id,), eta=scheduled_at)
+            scheduled += 1
+    return TickReport(started=started, scheduled=scheduled)
+
+
+def batch_start_and_deliver(*, batch_id: int, now: datetime | None = None) -> bool:
+    """Start a due batch (at most once) and, after that commits, put workers on it."""
+    if not batch_services.batch_start(batch_id=batch_id, now=now):
+        return False
+    transaction.on_commit(
+        lambda: delivery_enqueue(batch_id=batch_id, workers=settings.DELIVERY_PARALLELISM)
+    )
+    return True
+
+
+def delivery_enqueue(*, batch_id: int, workers: int = 1, eta: datetime | None = None) -> None:
+    """Queue `workers` delivery tasks for a batch; each claims its own chunks."""
+    from batches import tasks
+
+    for _ in range(workers):
+        tasks.deliver_batch.apply_async((batch_id,), eta=eta)
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    released: int
+    requeued: int
+    finished: int
+
+
+def deliveries_recover(*, now: datetime | None = None) -> RecoveryReport:
+    """Repair what a crash leaves behind, for every batch that is sending.
+
+    Claims older than CLAIM_TIMEOUT_SECONDS go back to the queue; a batch with deliverable
+    recipients and no worker on it gets a delivery task; a batch with nobody pending left
+    (its last worker died before finishing it) is finished.
+    """
+    now = now or timezone.now()
+    released = batch_services.recipients_release_stale(now=now)
+    requeued = finished = 0
+    for batch_id in Batch.objects.filter(status=BatchStatus.SENDING).values_list("pk", flat=True):
+        pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
+        if not pending.exists():
+            # DomainError: a recipient came back meanwhile; the next round looks again.
+            with contextlib.suppress(DomainError):
+                finished += batch_services.batch_finish(batch_id=batch_id)
+            continue
+        unattended = batch_id in released or not delivery_active(batch_id)
+        if unattended and pending.filter(claimed_at__isnull=True).exists():
+            delivery_enqueue(batch_id=batch_id)
+            requeued += 1
+    return RecoveryReport(released=len(released), requeued=requeued, finished=finished)

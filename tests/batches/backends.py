@@ -1,0 +1,36 @@
+"""Email backends that misbehave on purpose, for in-process delivery tests."""
+
+import smtplib
+
+from django.core.mail.backends.locmem import EmailBackend
+
+from batches.models import Batch
+
+
+class RejectingBackend(EmailBackend):
+    """Refuses every address starting with "bounce" (as a server would, with 550)."""
+
+    def send_messages(self, messages):
+        for message in messages:
+            address = message.to[0]
+            if "bounce" in address:
+                raise smtplib.SMTPRecipientsRefused({address: (550, b"5.1.1 Mailbox unavailable")})
+        return super().send_messages(messages)
+
+
+class StoppingBackend(EmailBackend):
+    """Has support stop the batch being delivered right after the `stop_after`-th message."""
+
+    stop_after = 3
+    stopper = None  # the support user
+
+    def send_messages(self, messages):
+        from batches import services
+
+        sent = super().send_messages(messages)
+        from django.core import mail
+
+        if len(mail.outbox) == self.stop_after:
+            batch = Batch.objects.get(status="sending")
+            services.batch_stop(batch=batch, actor=StoppingBackend.stopper)
+        return sent

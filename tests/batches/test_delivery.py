@@ -1,0 +1,235 @@
+"""Delivery in-process, with Django's locmem backend (and misbehaving variants of it)."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from batches import delivery, dispatch
+from batches import services as batch_services
+from batches.models import Batch, Recipient
+from sendings.models import Contact
+from tests.batches.backends import StoppingBackend
+from tests.factories import scheduled_sending
+
+pytestmark = pytest.mark.django_db
+
+
+def started(sending, number: int = 1) -> Batch:
+    batch = sending.batches.get(number=number)
+    assert batch_services.batch_start(batch_id=batch.pk, now=batch.scheduled_at)
+    return batch
+
+
+def due_now(subaccount, **kwargs):
+    return scheduled_sending(subaccount, first_at=timezone.now() - timedelta(seconds=1), **kwargs)
+
+
+def use_backend(settings, path: str) -> None:
+    settings.MAILERS = {"default": {"BACKEND": path}}
+
+
+def test_each_recipient_gets_one_personalized_message(subaccount):
+    sending = due_now(subaccount, contacts=5)
+    Contact.objects.filter(email__startswith=f"l{sending.lists.get().pk}-0@").update(
+        name="Ana <Admin>"
+    )
+    Recipient.objects.filter(email__endswith="-0@example.org").update(name="Ana <Admin>")
+    batch = started(sending)
+
+    report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    assert report.progress is delivery.Progress.FINISHED
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        f'"{r.name}" <{r.email}>' if "<" in r.name else f"{r.name} <{r.email}>"
+        for r in Recipient.objects.filter(sending=sending)
+    )
+    ana = next(m for m in mail.outbox if "Ana" in m.to[0])
+    assert ana.body == "Hello Ana <Admin>"
+    assert ana.alternatives[0].content == "<p>Hello Ana &lt;Admin&gt;</p>"
+    assert ana.extra_headers["List-Unsubscribe"].startswith("<mailto:news@acme.example?subject=")
+    assert sending.identifier in ana.extra_headers["List-Unsubscribe"]
+    assert ana.from_email == "Acme <news@acme.example>"
+    batch.refresh_from_db()
+    sending.refresh_from_db()
+    assert (batch.status, batch.sent_count) == ("sent", 5)
+    assert (sending.status, sending.sent_count) == ("sent", 5)
+
+
+def test_personalization_never_runs_template_code(subaccount):
+    sending = due_now(subaccount, contacts=1)
+    sending.text_body = "{% load static %}{{ settings.SECRET_KEY }} {{email}} {{ name|upper }}"
+    sending.save(update_fields=["text_body"])
+    batch = started(sending)
+
+    delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    recipient = Recipient.objects.get(sending=sending)
+    assert mail.outbox[0].body == (
+        f"{{% load static %}}{{{{ settings.SECRET_KEY }}}} {recipient.email} {{{{ name|upper }}}}"
+    )
+
+
+def test_small_chunks_deliver_everyone_once(subaccount, settings):
+    settings.DELIVERY_CHUNK_SIZE = 3
+    settings.DELIVERY_RECORD_EVERY = 2
+    sending = due_now(subaccount, contacts=11)
+    batch = started(sending)
+
+    delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    assert len(mail.outbox) == 11
+    assert len({m.to[0] for m in mail.outbox}) == 11
+    assert Batch.objects.get(pk=batch.pk).status == "sent"
+
+
+def test_a_spent_time_slice_asks_to_be_requeued(subaccount, settings):
+    settings.DELIVERY_CHUNK_SIZE = 2
+    sending = due_now(subaccount, contacts=6)
+    batch = started(sending)
+
+    report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=0)
+
+    assert report.progress is delivery.Progress.MORE
+    assert len(mail.outbox) == 0
+    assert delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30).progress is (
+        delivery.Progress.FINISHED
+    )
+    assert len(mail.outbox) == 6
+
+
+def test_only_the_batch_whose_time_came_is_delivered(subaccount):
+    sending = due_now(subaccount, contacts=6, sizes=[3, 3])
+    first = started(sending)
+    second = sending.batches.get(number=2)
+
+    delivery.batch_deliver(batch_id=second.pk, budget_seconds=30)
+    assert mail.outbox == []
+
+    delivery.batch_deliver(batch_id=first.pk, budget_seconds=30)
+    assert len(mail.outbox) == 3
+    sending.refresh_from_db()
+    assert (sending.status, sending.sent_count) == ("scheduled", 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_lets_no_further_message_through(subaccount, support_user, settings):
+    settings.SMALL_SENDING_MAX_RECIPIENTS = 0
+    settings.DELIVERY_RECORD_EVERY = 100
+    use_backend(settings, "tests.batches.backends.StoppingBackend")
+    StoppingBackend.stopper = support_user
+    sending = due_now(subaccount, contacts=20)
+    batch = started(sending)
+
+    report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    assert report.progress is delivery.Progress.HALTED
+    assert len(mail.outbox) == StoppingBackend.stop_after
+    batch.refresh_from_db()
+    assert batch.status == "canceled"
+    assert (batch.sent_count, batch.canceled_count) == (3, 17)
+    statuses = Recipient.objects.filter(batch=batch).values_list("status", flat=True)
+    assert sorted(set(statuses)) == ["canceled", "sent"]
+
+
+def test_rejected_recipients_are_retried_then_failed_with_the_error(subaccount, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 3
+    settings.EMAIL_RETRY_BACKOFF_SECONDS = 0
+    use_backend(settings, "tests.batches.backends.RejectingBackend")
+    sending = due_now(subaccount, contacts=4)
+    Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
+        email="bounce@example.org"
+    )
+    batch = started(sending)
+
+    report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    assert report.progress is delivery.Progress.FINISHED
+    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
+    assert (bounced.status, bounced.attempts) == ("failed", 3)
+    assert bounced.last_error == "550 5.1.1 Mailbox unavailable"
+    assert len(mail.outbox) == 3
+    batch.refresh_from_db()
+    assert (batch.status, batch.sent_count, batch.failed_count) == ("sent", 3, 1)
+
+
+def test_a_rejection_waits_for_its_backoff(subaccount, settings):
+    settings.EMAIL_RETRY_BACKOFF_SECONDS = 60
+    use_backend(settings, "tests.batches.backends.RejectingBackend")
+    sending = due_now(subaccount, contacts=2)
+    Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
+        email="bounce@example.org"
+    )
+    batch = started(sending)
+    before = timezone.now()
+
+    report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    assert report.progress is delivery.Progress.WAITING
+    assert before + timedelta(seconds=59) < report.retry_at < before + timedelta(seconds=70)
+    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
+    assert (bounced.status, bounced.attempts, bounced.claimed_at) == ("pending", 1, None)
+    assert Batch.objects.get(pk=batch.pk).status == "sending"
+
+
+def test_rate_limit_spaces_messages_out(subaccount):
+    subaccount.send_rate_limit = 20
+    subaccount.save(update_fields=["send_rate_limit"])
+    sending = due_now(subaccount, contacts=30)
+    batch = started(sending)
+
+    began = time.monotonic()
+    delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+    elapsed = time.monotonic() - began
+
+    assert len(mail.outbox) == 30
+    # 30 messages at 20 a second: at least 1.4 s (15 windows of 2), and not absurdly more.
+    assert 1.3 <= elapsed < 6
+
+
+def test_claims_skip_recipients_claimed_by_another_worker(subaccount):
+    sending = due_now(subaccount, contacts=10)
+    batch = started(sending)
+
+    first = batch_services.recipients_claim(batch_id=batch.pk, limit=4)
+    second = batch_services.recipients_claim(batch_id=batch.pk, limit=100)
+
+    assert len(first) == 4 and len(second) == 6
+    assert not {c.id for c in first} & {c.id for c in second}
+    assert batch_services.recipients_claim(batch_id=batch.pk, limit=100) == []
+
+
+def test_recovery_releases_stale_claims_and_requeues(subaccount, settings, monkeypatch):
+    settings.CLAIM_TIMEOUT_SECONDS = 60
+    sending = due_now(subaccount, contacts=5)
+    batch = started(sending)
+    claimed = batch_services.recipients_claim(batch_id=batch.pk, limit=3)
+    Recipient.objects.filter(pk__in=[c.id for c in claimed]).update(
+        claimed_at=timezone.now() - timedelta(seconds=61)
+    )
+    enqueued = []
+    monkeypatch.setattr(dispatch, "delivery_enqueue", lambda **kw: enqueued.append(kw))
+
+    report = dispatch.deliveries_recover()
+
+    assert (report.released, report.requeued) == (1, 1)
+    assert enqueued == [{"batch_id": batch.pk}]
+    assert not Recipient.objects.filter(batch=batch, claimed_at__isnull=False).exists()
+    delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+    assert len(mail.outbox) == 5
+
+
+def test_recovery_leaves_fresh_claims_alone_and_finishes_emptied_batches(subaccount, settings):
+    sending = due_now(subaccount, contacts=4, sizes=[2, 2])
+    first, second = started(sending, 1), started(sending, 2)
+    batch_services.recipients_claim(batch_id=first.pk, limit=2)
+    ids = list(Recipient.objects.filter(batch=second).values_list("pk", flat=True))
+    batch_services.recipients_record_results(batch_id=second.pk, sent=ids)
+
+    report = dispatch.deliveries_recover()
+
+    assert (report.released, report.finished) == (0, 1)
+    assert Batch.objects.get(pk=second.pk).status == "sent"
+    assert Recipient.objects.filter(batch=first, claimed_at__isnull=False).count() == 2

@@ -1,0 +1,104 @@
+"""An SMTP server on 127.0.0.1 that records every message it accepts (tests and benchmarks).
+
+    with SmtpSink() as sink:          # sink.port is a free port
+        ...                           # point EMAIL_HOST/EMAIL_PORT at it
+        sink.count(), sink.received   # what the server accepted, with the time it did
+
+`reject` makes it answer 550 to RCPT TO for those addresses; `drop_at` makes it drop the
+connection (no reply) when the n-th message's data arrives, once, without accepting it.
+"""
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Received:
+    rcpt: str
+    at: float  # time.monotonic() when the server accepted it
+    raw: bytes
+
+    def parsed(self):
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+class _Handler:
+    def __init__(self, sink: "SmtpSink"):
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.sink.reject:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        sink = self.sink
+        with sink.lock:
+            sink.data_seen += 1
+            drop = sink.drop_at is not None and sink.data_seen == sink.drop_at
+            if drop:
+                sink.drop_at = None
+                sink.dropped += 1
+        if drop:
+            server.transport.close()
+            return "421 4.4.2 Connection dropped"
+        now = time.monotonic()
+        raw = envelope.original_content or envelope.content
+        with sink.lock:
+            sink.received.extend(Received(rcpt.lower(), now, raw) for rcpt in envelope.rcpt_tos)
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpSink:
+    def __init__(self, *, reject: set[str] = frozenset(), drop_at: int | None = None):
+        self.reject = {address.lower() for address in reject}
+        self.drop_at = drop_at
+        self.lock = threading.Lock()
+        self.received: list[Received] = []
+        self.data_seen = 0
+        self.dropped = 0
+        self.port = _free_port()
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> "SmtpSink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.received)
+
+    def snapshot(self) -> list[Received]:
+        with self.lock:
+            return list(self.received)
+
+    def rcpts(self) -> list[str]:
+        return [item.rcpt for item in self.snapshot()]
+
+    def received_after(self, moment: float) -> int:
+        return sum(1 for item in self.snapshot() if item.at > moment)
+
+    def mailer_settings(self) -> dict:
+        """A MAILERS value that sends to this sink."""
+        return {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 10},
+            }
+        }
