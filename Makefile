@@ -56,14 +56,13 @@ $(STAMP): pyproject.toml
 
 # Web server in the foreground, Celery worker with embedded beat in the background.
 # The worker is stopped when the web server ends (Ctrl-C included): background jobs of
-# a script ignore Ctrl-C, so the trap has to stop it. Beat keeps its schedule in var/.
+# a script ignore Ctrl-C, so the trap has to stop it.
 run: $(STAMP)
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
 	@set -uo pipefail; \
-	$(VENV)/bin/celery -A config worker -B --pool=solo --loglevel=INFO \
-	    --schedule-filename var/celerybeat-schedule & worker=$$!; \
+	$(VENV)/bin/celery -A config worker -B --pool=solo --loglevel=INFO & worker=$$!; \
 	stop_worker() { kill $$worker 2>/dev/null; wait $$worker 2>/dev/null; }; \
 	trap stop_worker EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	sleep 2; \

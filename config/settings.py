@@ -201,6 +201,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Beat keeps its schedule in memory: every entry is an interval whose runs are idempotent, so
+# there is nothing worth persisting, and the default shelve file (dbm.sqlite3 on Python 3.13)
+# fails with "locking protocol" under load.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 
 LOGGING = {
     "version": 1,

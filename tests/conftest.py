@@ -112,3 +112,11 @@ def support_user(db):
     user = UserFactory(username="support", is_staff=True)
     user.groups.add(Group.objects.get_or_create(name="support")[0])
     return user
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
