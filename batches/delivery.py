@@ -12,19 +12,20 @@ import enum
 import html
 import logging
 import re
+import secrets
 import smtplib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import formataddr
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail import mailers
 
 from batches import services as batch_services
-from batches.halt import halt_announced
+from batches.halt import HaltWatch
+from batches.mime import PreparedMessage, encode_address
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from batches.services import Claim
 from sendings.exceptions import DomainError
@@ -53,13 +54,14 @@ class Content:
     html: str
     text: str
     unsubscribe_to: str
+    boundary: str
 
     @classmethod
     def of(cls, sending: Sending) -> "Content":
         return cls(
             identifier=sending.identifier,
             subject=sending.subject,
-            from_email=formataddr((sending.from_name, sending.from_email))
+            from_email=encode_address(sending.from_name, sending.from_email)
             if sending.from_email
             else settings.DEFAULT_FROM_EMAIL,
             html=sending.html_body,
@@ -67,6 +69,7 @@ class Content:
             unsubscribe_to=settings.UNSUBSCRIBE_MAILTO
             or sending.from_email
             or settings.DEFAULT_FROM_EMAIL,
+            boundary=f"=_{sending.identifier}_{secrets.token_hex(8)}",
         )
 
 
@@ -80,18 +83,20 @@ def personalize(template: str, claim: Claim, *, as_html: bool = False) -> str:
     return PLACEHOLDER.sub(value, template)
 
 
-def message_build(content: Content, claim: Claim) -> EmailMultiAlternatives:
+def message_build(content: Content, claim: Claim) -> PreparedMessage:
+    """One recipient's message. ValueError for an address that cannot go on the wire."""
     unsubscribe = f"unsubscribe {content.identifier} {claim.email}"
-    message = EmailMultiAlternatives(
+    message = PreparedMessage(
         subject=personalize(content.subject, claim),
         body=personalize(content.text, claim),
         from_email=content.from_email,
-        to=[formataddr((claim.name, claim.email))],
+        to=[encode_address(claim.name, claim.email)],
         headers={
             "List-Unsubscribe": f"<mailto:{content.unsubscribe_to}?subject={quote(unsubscribe)}>",
             "X-Sending-Id": content.identifier,
         },
     )
+    message.boundary = content.boundary
     if content.html:
         message.attach_alternative(personalize(content.html, claim, as_html=True), "text/html")
     return message
@@ -160,7 +165,7 @@ class Mailer:
     def __init__(self):
         self.connection = mailers.default
 
-    def send(self, message: EmailMultiAlternatives) -> tuple[Outcome, str]:
+    def send(self, message: PreparedMessage) -> tuple[Outcome, str]:
         drops = 0
         while True:
             try:
@@ -237,6 +242,7 @@ class BatchDelivery:
         sending = batch.sending
         self.content = Content.of(sending)
         self.limiter = RateLimiter(str(sending.subaccount_id), sending.subaccount.send_rate_limit)
+        self.halt = HaltWatch(batch.pk)
         self.pending = Results()
         self.recorded_at = time.monotonic()
         self.sent = 0
@@ -260,10 +266,12 @@ class BatchDelivery:
         try:
             for index, claim in enumerate(claims):
                 self.limiter.wait()
-                if halt_announced(self.batch_id):
+                if self.halt.announced():
                     return False
                 try:
                     outcome, error = mailer.send(message_build(self.content, claim))
+                except ValueError as invalid:  # an address we cannot even encode
+                    outcome, error = Outcome.FAILED, f"Invalid address: {invalid}"
                 except ConnectionLost:
                     self._record()
                     batch_services.recipients_release(

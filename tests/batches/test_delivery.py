@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from batches import delivery, dispatch
 from batches import services as batch_services
+from batches.halt import HaltWatch
 from batches.models import Batch, Recipient
 from sendings.models import Contact
 from tests.batches.backends import StoppingBackend
@@ -233,3 +234,19 @@ def test_recovery_leaves_fresh_claims_alone_and_finishes_emptied_batches(subacco
     assert (report.released, report.finished) == (0, 1)
     assert Batch.objects.get(pk=second.pk).status == "sent"
     assert Recipient.objects.filter(batch=first, claimed_at__isnull=False).count() == 2
+
+
+def test_the_halt_watch_sees_a_cancel_once_it_commits(
+    subaccount, marketer, django_capture_on_commit_callbacks
+):
+    sending = scheduled_sending(subaccount, contacts=2)
+    batch = sending.batches.get()
+    watch = HaltWatch(batch.pk)
+    assert watch.client is not None, "make test runs with the Redis cache"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_services.batch_cancel(batch=batch, actor=marketer)
+        assert not watch.announced()  # not before the commit
+
+    assert watch.announced()
+    assert not HaltWatch(batch.pk + 1).announced()

@@ -1,0 +1,96 @@
+"""The batches of a sending: the eye button's dialog (or page) and canceling one batch."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from batches import services as batch_services
+from batches.models import Batch, BatchStatus
+from sendings import selectors
+from sendings.exceptions import DomainError
+from sendings.views import (
+    SENDING_CHANGED,
+    list_page_url,
+    render_in_zone,
+    require_marketer,
+    return_url,
+    safe_next,
+    sendings_url,
+    shell_context,
+)
+
+TEMPLATE = "batches/batch_list.html"
+
+
+def _context(request: HttpRequest, sending, membership, *, in_dialog: bool) -> dict:
+    return {
+        **shell_context(request, membership.subaccount),
+        "sending": sending,
+        "batches": selectors.sending_batches(sending=sending),
+        "can_act": membership.can_act,
+        "in_dialog": in_dialog,
+        "list_url": return_url(request, sending),
+        "next_url": request.get_full_path(),
+        "support_email": settings.SUPPORT_EMAIL,
+    }
+
+
+@login_required
+@require_GET
+def sending_batches(request: HttpRequest, identifier: str) -> HttpResponse:
+    """Every batch of the sending: dialog content for htmx, a full page without JavaScript."""
+    sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
+    in_dialog = bool(request.htmx) and not request.htmx.history_restore_request
+    context = _context(request, sending, membership, in_dialog=in_dialog)
+    template = TEMPLATE + "#batches" if in_dialog else TEMPLATE
+    return render_in_zone(request, template, context, membership.subaccount)
+
+
+@login_required
+@require_POST
+def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResponse:
+    """Cancel one scheduled batch (help page, scenario 2).
+
+    htmx gets the dialog's batches, fresh, with the message (200, or 409 when refused) and the
+    list row out of band; a plain POST is redirected back to `next` with the message.
+    """
+    sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
+    require_marketer(membership)
+    batch = Batch.objects.filter(sending=sending, number=number).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    already = batch.status == BatchStatus.CANCELED
+    try:
+        batch = batch_services.batch_cancel(batch=batch, actor=request.user)
+    except DomainError as error:
+        level, text, status = "error", error.message, 409
+    else:
+        level, status = "success", 200
+        text = (
+            f"Batch {number} was already canceled."
+            if already
+            else f"Batch {number} was canceled; its {batch.canceled_count:,} contacts will not "
+            "receive the sending."
+        )
+    if not request.htmx:
+        getattr(messages, level)(request, text)
+        return redirect(safe_next(request, reverse("sending_batches", args=[identifier])))
+    sending = selectors.sending_get(user=request.user, identifier=identifier)
+    context = {
+        **_context(request, sending, membership, in_dialog=True),
+        "notice": {"level": level, "text": text},
+        # The list row beside the dialog, swapped out of band.
+        "in_list": True,
+        "row_next_url": return_url(request, sending),
+        "sendings_url": sendings_url(),
+        "next_url": safe_next(request, list_page_url(sending.subaccount_id)),
+    }
+    response = render_in_zone(
+        request, TEMPLATE + "#cancel_response", context, membership.subaccount, status=status
+    )
+    return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
