@@ -90,7 +90,9 @@ DEMO_USERS = (
     ),
 )
 
-SUBACCOUNTS = (("Spain", "Europe/Madrid"), ("Mexico", "America/Mexico_City"))
+# (name, time zone, messages a second). Spain is throttled so that its 5,000-contact demo
+# sending stays in Sending for about two minutes: long enough to see scenario 3 happen.
+SUBACCOUNTS = (("Spain", "Europe/Madrid", 40), ("Mexico", "America/Mexico_City", None))
 
 # (display, e-mail spelling): "Ana García" is ana.garcia123@example.com.
 FIRST_NAMES = (
@@ -188,9 +190,9 @@ def demo_seed(*, now: datetime | None = None) -> SeedResult:
         )
         created["accounts"] += is_new
         subaccounts = {}
-        for name, zone in SUBACCOUNTS:
+        for name, zone, rate in SUBACCOUNTS:
             subaccounts[name], is_new = Subaccount.objects.get_or_create(
-                account=account, name=name, defaults={"time_zone": zone}
+                account=account, name=name, defaults={"time_zone": zone, "send_rate_limit": rate}
             )
             created["subaccounts"] += is_new
         created["groups"] += Group.objects.get_or_create(name=SUPPORT_GROUP)[1]
