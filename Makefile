@@ -62,7 +62,8 @@ run: $(STAMP)
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
 	@set -uo pipefail; \
-	$(VENV)/bin/celery -A config worker -B --pool=solo --loglevel=INFO & worker=$$!; \
+	$(VENV)/bin/celery -A config worker -B -Q dispatch,delivery --pool=solo --loglevel=INFO & \
+	    worker=$$!; \
 	stop_worker() { kill $$worker 2>/dev/null; wait $$worker 2>/dev/null; }; \
 	trap stop_worker EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	sleep 2; \

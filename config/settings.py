@@ -196,10 +196,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    # The stock transport can hand a consumer a half-written message (config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Two queues: "dispatch" (the beat tick, exact-time starts, recovery: short tasks) and
+# "delivery" (the long ones). One process may consume both (`make run`); in production a
+# worker of its own on "dispatch" keeps batches starting on time while others deliver.
+CELERY_TASK_DEFAULT_QUEUE = "dispatch"
+CELERY_TASK_ROUTES = {"batches.tasks.deliver_batch": {"queue": "delivery"}}
 CELERY_TIMEZONE = "UTC"
 # Beat keeps its schedule in memory: every entry is an interval whose runs are idempotent, so
 # there is nothing worth persisting, and the default shelve file (dbm.sqlite3 on Python 3.13)
@@ -211,4 +218,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # Beat sends a tick every second and the worker logs each task twice: at INFO that
+    # drowns the dispatcher's own lines ("Dispatch: 1 batches started").
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in (
+            "celery.beat",
+            "celery.app.trace",
+            "celery.worker.strategy",
+            "celery.worker.request",
+        )
+    },
 }

@@ -56,6 +56,7 @@ class Worker:
             "config",
             "worker",
             "--pool=solo",
+            "--queues=dispatch,delivery",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
