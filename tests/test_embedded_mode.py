@@ -104,3 +104,53 @@ def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(tmp_path
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_embedded_worker_delivers_a_due_sending_into_the_mail_folder(tmp_path):
+    """`make run`'s worker: SQLite, the filesystem broker, beat inside, email to var/mail."""
+    assert manage("migrate", "--noinput", var_dir=tmp_path).returncode == 0
+    script = (
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from tests.factories import SubaccountFactory, scheduled_sending; "
+        "s = scheduled_sending(SubaccountFactory(), contacts=30, sizes=[10, 20], "
+        "first_at=timezone.now() + timedelta(seconds=3), every=timedelta(seconds=2)); "
+        "print(s.identifier)"
+    )
+    created = manage("shell", "-c", script, var_dir=tmp_path)
+    assert created.returncode == 0, created.stderr
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "EMAIL_HOST"}
+    }
+    environ.update(DEBUG="true", VAR_DIR=str(tmp_path))
+    log = (tmp_path / "worker.log").open("wb")
+    command = "celery -A config worker -B -Q dispatch,delivery --pool=solo --loglevel=INFO"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", *command.split()],
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status != "sent":
+            time.sleep(0.5)
+            with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+                status, sent = db.execute(
+                    "SELECT status, sent_count FROM sendings_sending"
+                ).fetchone()
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        log.close()
+    output = (tmp_path / "worker.log").read_text(errors="replace")
+    assert status == "sent", output[-3000:]
+    assert sent == 30
+    mail = "".join(path.read_text() for path in (tmp_path / "mail").iterdir())
+    recipients = re.findall(r"^To: .*<(.+)>$", mail, flags=re.MULTILINE)
+    assert len(recipients) == len(set(recipients)) == 30
+    assert "Unrecoverable error" not in output
