@@ -38,7 +38,7 @@ class Subaccount(models.Model):
     send_rate_limit = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Most messages a second this subaccount's sendings go out at; empty is unlimited.",
+        help_text="Most messages a second for this subaccount's sendings; empty is unlimited.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -34,7 +34,11 @@ def test_embedded_filesystem_broker_never_hands_out_a_half_written_message(tmp_p
 
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),
+    }
     count = 200
     with (
         Connection(

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='subaccount',
             name='send_rate_limit',
-            field=models.PositiveIntegerField(blank=True, help_text="Most messages a second this subaccount's sendings go out at; empty is unlimited.", null=True),
+            field=models.PositiveIntegerField(blank=True, help_text="Most messages a second for this subaccount's sendings; empty is unlimited.", null=True),
         ),
     ]
