@@ -1,0 +1,59 @@
+"""Sendings in every status, built through the services, for the page tests."""
+
+from datetime import timedelta
+
+import pytest
+
+from batches import services as batch_services
+from batches.models import Batch
+from sendings import services as sending_services
+from sendings.models import Sending, Subaccount
+from tests.factories import SendingFactory, scheduled_sending
+
+STATUSES = ["draft", "scheduled", "sending", "sent", "canceled"]
+
+
+def _start(batch: Batch) -> None:
+    assert batch_services.batch_start(
+        batch_id=batch.pk, now=batch.scheduled_at + timedelta(minutes=1)
+    )
+
+
+def _deliver(batch: Batch, *, count: int | None = None) -> None:
+    ids = list(
+        batch.recipients.filter(status="pending").order_by("id").values_list("id", flat=True)
+    )
+    batch_services.recipients_record_results(batch_id=batch.pk, sent=ids[:count])
+
+
+def sending_in(status: str, subaccount: Subaccount, *, name: str | None = None) -> Sending:
+    """A sending of 6 contacts in 3 batches (a draft has none) brought to `status`."""
+    if status == "draft":
+        return SendingFactory(subaccount=subaccount, **({"name": name} if name else {}))
+    sending = scheduled_sending(subaccount, contacts=6, sizes=[2, 2, None])
+    if name:
+        Sending.objects.filter(pk=sending.pk).update(name=name)
+    batches = list(sending.batches.order_by("number"))
+    if status == "sending":
+        _start(batches[0])
+        _deliver(batches[0], count=1)  # batches 2 and 3 still scheduled
+    elif status == "sent":
+        for batch in batches:
+            _start(batch)
+            _deliver(batch)
+            assert batch_services.batch_finish(batch_id=batch.pk)
+    elif status == "canceled":
+        sending_services.sending_cancel(sending=sending, actor=None)
+    sending.refresh_from_db()
+    assert sending.status == status
+    return sending
+
+
+@pytest.fixture(params=STATUSES)
+def status(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def any_sending(status, subaccount) -> Sending:
+    return sending_in(status, subaccount, name=f"Campaign {status}")
