@@ -25,7 +25,7 @@ from django.core.mail import mailers
 
 from batches import services as batch_services
 from batches.halt import HaltWatch
-from batches.mime import PreparedMessage, encode_address
+from batches.mime import PreparedMessage, encode_address, envelope_address
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from batches.services import Claim
 from sendings.exceptions import DomainError
@@ -55,6 +55,7 @@ class Content:
     text: str
     unsubscribe_to: str
     boundary: str
+    envelope_from: str
 
     @classmethod
     def of(cls, sending: Sending) -> "Content":
@@ -70,6 +71,7 @@ class Content:
             or sending.from_email
             or settings.DEFAULT_FROM_EMAIL,
             boundary=f"=_{sending.identifier}_{secrets.token_hex(8)}",
+            envelope_from=envelope_address(sending.from_email or settings.DEFAULT_FROM_EMAIL),
         )
 
 
@@ -97,6 +99,8 @@ def message_build(content: Content, claim: Claim) -> PreparedMessage:
         },
     )
     message.boundary = content.boundary
+    message.envelope_from = content.envelope_from
+    message.envelope_to = envelope_address(claim.email)
     if content.html:
         message.attach_alternative(personalize(content.html, claim, as_html=True), "text/html")
     return message
@@ -243,18 +247,34 @@ class BatchDelivery:
         self.content = Content.of(sending)
         self.limiter = RateLimiter(str(sending.subaccount_id), sending.subaccount.send_rate_limit)
         self.halt = HaltWatch(batch.pk)
+        # Under a rate limit a chunk should take about two seconds, not minutes: a claim
+        # held long is one a crashed worker would hold long too.
+        rate = sending.subaccount.send_rate_limit
+        self.chunk_size = (
+            min(settings.DELIVERY_CHUNK_SIZE, max(10, 2 * rate))
+            if rate
+            else (settings.DELIVERY_CHUNK_SIZE)
+        )
         self.pending = Results()
         self.recorded_at = time.monotonic()
         self.sent = 0
 
     def run(self, *, budget_seconds: float) -> Report:
-        deadline = time.monotonic() + budget_seconds
+        with self.halt:
+            return self._run(deadline=time.monotonic() + budget_seconds)
+
+    def _run(self, *, deadline: float) -> Report:
+        after_id = 0
         while time.monotonic() < deadline:
             claims = batch_services.recipients_claim(
-                batch_id=self.batch_id, limit=settings.DELIVERY_CHUNK_SIZE
+                batch_id=self.batch_id, limit=self.chunk_size, after_id=after_id
             )
+            if not claims and after_id:  # retries and released claims sit below after_id
+                after_id = 0
+                continue
             if not claims:
                 return self._wrap_up()
+            after_id = claims[-1].id
             cache.set(f"{HEARTBEAT_PREFIX}{self.batch_id}", 1, settings.CLAIM_TIMEOUT_SECONDS)
             if not self._deliver(claims):
                 return Report(Progress.HALTED, self.sent)
@@ -279,22 +299,24 @@ class BatchDelivery:
                     )
                     raise
                 self.pending.add(claim, outcome, error)
-                if (
-                    len(self.pending) >= settings.DELIVERY_RECORD_EVERY
-                    or time.monotonic() - self.recorded_at >= settings.DELIVERY_RECORD_SECONDS
-                ):
-                    self._record()
-                    if not _still_sending(self.batch_id):
-                        return False
+                if self._record_due() and self._record() != BatchStatus.SENDING:
+                    return False  # canceled or stopped: the database says so
             return True
         finally:
             self._record()
             mailer.close()
 
-    def _record(self) -> None:
+    def _record_due(self) -> bool:
+        return (
+            len(self.pending) >= settings.DELIVERY_RECORD_EVERY
+            or time.monotonic() - self.recorded_at >= settings.DELIVERY_RECORD_SECONDS
+        )
+
+    def _record(self) -> str:
+        """Record what is pending; the batch's status as read under its lock ("" if nothing)."""
         self.recorded_at = time.monotonic()
         if not self.pending:
-            return
+            return ""
         results, self.pending = self.pending, Results()
         record = batch_services.recipients_record_results(
             batch_id=self.batch_id,
@@ -303,6 +325,7 @@ class BatchDelivery:
             rejected=results.rejected,
         )
         self.sent += record.sent
+        return record.batch_status
 
     def _wrap_up(self) -> Report:
         """Nothing claimable: finish the batch, wait for retries, or leave it to other workers."""

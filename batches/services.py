@@ -190,6 +190,7 @@ class DeliveryRecord:
     sent: int
     failed: int
     retrying: int = 0
+    batch_status: str = ""  # as it is after this record: a worker stops unless "sending"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -243,7 +244,10 @@ def recipients_record_results(
                 retrying += 1
         moved = {RecipientStatus.PENDING: 0, RecipientStatus.CANCELED: 0}
         sent_total = 0
-        for status in open_statuses:
+        # Only a stop or cancel cancels recipients, and it closes the whole batch: while the
+        # batch is sending, none of its recipients can be canceled (one UPDATE saved).
+        statuses = open_statuses if batch.status == BatchStatus.CANCELED else open_statuses[:1]
+        for status in statuses if sent else ():
             count = Recipient.objects.filter(batch=batch, pk__in=sent, status=status).update(
                 status=RecipientStatus.SENT,
                 sent_at=now,
@@ -279,7 +283,9 @@ def recipients_record_results(
         if sent_total or failed_total:
             Sending.objects.filter(pk=sending.pk).update(**counters)
             Batch.objects.filter(pk=batch.pk).update(**counters)
-    return DeliveryRecord(sent=sent_total, failed=failed_total, retrying=retrying)
+    return DeliveryRecord(
+        sent=sent_total, failed=failed_total, retrying=retrying, batch_status=batch.status
+    )
 
 
 @dataclass(frozen=True)
@@ -291,13 +297,18 @@ class Claim:
     name: str
 
 
-def recipients_claim(*, batch_id: int, limit: int, now: datetime | None = None) -> list[Claim]:
+def recipients_claim(
+    *, batch_id: int, limit: int, after_id: int = 0, now: datetime | None = None
+) -> list[Claim]:
     """Claim up to `limit` deliverable recipients of a batch that is sending, in id order.
 
     Rows other workers are claiming right now are skipped (SKIP LOCKED), and a claim commits
     before any message goes out, so no SMTP call happens inside a transaction that could
     roll back. A batch that is not sending (canceled, stopped, finished) yields nothing.
     Recipients waiting for a retry are claimable once their backoff has passed.
+    `after_id` lets a worker start past the ids it already claimed: the pending index keeps
+    entries of delivered rows until vacuum, and walking them on every claim costs more than
+    the claim itself. A worker that finds nothing past `after_id` asks again from the start.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -305,7 +316,10 @@ def recipients_claim(*, batch_id: int, limit: int, now: datetime | None = None) 
             return []
         rows = list(
             Recipient.objects.filter(
-                batch_id=batch_id, status=RecipientStatus.PENDING, claimed_at__isnull=True
+                batch_id=batch_id,
+                status=RecipientStatus.PENDING,
+                claimed_at__isnull=True,
+                pk__gt=after_id,
             )
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")

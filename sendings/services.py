@@ -221,7 +221,21 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
             actor=actor,
             message=f"Scheduled for {total} contacts {when}.",
         )
+        if total >= ANALYZE_AFTER and connection.vendor == "postgresql":
+            transaction.on_commit(_recipients_analyze)
     return sending
+
+
+# A snapshot this large changes the recipients table's statistics enough to matter: until
+# they are refreshed, PostgreSQL believes the new batches are empty and plans each delivery
+# record as a scan of the whole batch (measured: 8 ms instead of 1 ms per record of 50).
+# Autovacuum would get there, but only after 10% of the table changed.
+ANALYZE_AFTER = 10_000
+
+
+def _recipients_analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Recipient._meta.db_table}")
 
 
 def _refusal(sending: Sending, action: str) -> DomainError:

@@ -4,6 +4,7 @@ Lock order, everywhere: the sending row first, then its batches by number. Servi
 sendings.services and batches.services go through these helpers so the order cannot drift.
 """
 
+import functools
 from datetime import datetime
 
 from django.conf import settings
@@ -26,11 +27,17 @@ def sending_lock(sending_id: int) -> tuple[Sending, list[Batch]]:
     return sending, batches
 
 
+@functools.lru_cache(maxsize=4096)
+def _sending_of(batch_id: int) -> int:
+    # A batch never moves to another sending, so this may be remembered: it saves a query
+    # on every delivery record.
+    return Batch.objects.values_list("sending_id", flat=True).get(pk=batch_id)
+
+
 def batch_lock(batch_id: int) -> tuple[Sending, Batch]:
     """Lock a batch's sending, then the batch itself (a prefix-consistent subset of the order)."""
     assert transaction.get_connection().in_atomic_block, "batch_lock needs a transaction"
-    sending_id = Batch.objects.values_list("sending_id", flat=True).get(pk=batch_id)
-    sending = Sending.objects.select_for_update().get(pk=sending_id)
+    sending = Sending.objects.select_for_update().get(pk=_sending_of(batch_id))
     batch = Batch.objects.select_for_update().get(pk=batch_id)
     return sending, batch
 

@@ -241,12 +241,20 @@ def test_the_halt_watch_sees_a_cancel_once_it_commits(
 ):
     sending = scheduled_sending(subaccount, contacts=2)
     batch = sending.batches.get()
-    watch = HaltWatch(batch.pk)
-    assert watch.client is not None, "make test runs with the Redis cache"
+    with HaltWatch(batch.pk) as watch, HaltWatch(batch.pk + 1) as other:
+        assert watch.pubsub is not None, "make test runs with the Redis cache"
+        assert not watch.announced()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        batch_services.batch_cancel(batch=batch, actor=marketer)
-        assert not watch.announced()  # not before the commit
+        with django_capture_on_commit_callbacks(execute=True):
+            batch_services.batch_cancel(batch=batch, actor=marketer)
+            assert not watch.announced()  # not before the commit
 
-    assert watch.announced()
-    assert not HaltWatch(batch.pk + 1).announced()
+        # The message travels through Redis: give it a moment, without a fixed sleep.
+        deadline = time.monotonic() + 2
+        while not watch.announced() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert watch.announced()
+        assert not other.announced()
+
+    with HaltWatch(batch.pk) as late:  # a worker that starts after the stop: the key
+        assert late.announced()
