@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.utils.safestring import SafeString, mark_safe
 
 from sendings.identifiers import new_account_identifier, new_sending_identifier
 
@@ -230,6 +231,11 @@ class Sending(models.Model):
     @property
     def pending_count(self) -> int:
         return self.total_recipients - self.sent_count - self.failed_count - self.canceled_count
+
+    @property
+    def identifier_html(self) -> SafeString:
+        """The identifier for templates: ours (SND- and base32), nothing in it to escape."""
+        return mark_safe(self.identifier)
 
     @property
     def is_in_batches(self) -> bool:

@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
-from sendings import selectors
+from sendings import rows, selectors
 from sendings import services as sending_services
 from sendings.exceptions import DomainError
 from sendings.forms import SendingListForm
@@ -68,7 +69,7 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
 
 def sendings_url() -> str:
     """ "/sendings/": the rows build their links from it (reverse() per link is too slow)."""
-    return reverse("sending_detail", args=["-"]).removesuffix("-/")
+    return mark_safe(reverse("sending_detail", args=["-"]).removesuffix("-/"))
 
 
 def list_page_url(subaccount_id: int) -> str:
@@ -175,6 +176,9 @@ def sending_list(request: HttpRequest, subaccount_id: int) -> HttpResponse:
             template += "#results"
         elif request.htmx.target == "status-tabs":
             template += "#tabs"
+    if not template.endswith("#tabs"):
+        with timezone.override(subaccount.zone):
+            context["rows"] = rows.rows_render(request=request, sendings=page.rows, context=context)
     return render_in_zone(request, template, context, subaccount)
 
 

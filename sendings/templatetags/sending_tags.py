@@ -1,17 +1,22 @@
 from django import template
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+# These filters output digits, commas, letters and spaces only: marked safe, so the
+# template engine skips escaping them (it is a third of a list page's rendering time).
+
+
 @register.filter
-def thousands(value) -> str:
+def thousands(value) -> SafeString:
     """12000 -> "12,000". (django.contrib.humanize is not installed, and floatformat is slow.)"""
     try:
-        return f"{int(value):,}"
+        return mark_safe(f"{int(value):,}")
     except (TypeError, ValueError):
-        return ""
+        return mark_safe("")
 
 
 @register.filter
@@ -24,13 +29,13 @@ def percent_of(part, whole) -> int:
 
 
 @register.filter
-def when(value) -> str:
+def when(value) -> SafeString:
     """An aware datetime in the active time zone as "1 Jul 2031, 10:00".
 
     Same output as |date:"j M Y, H:i" at a fraction of its cost (50 rows a page), English only
     like the rest of the interface.
     """
     if not value:
-        return ""
+        return mark_safe("")
     local = timezone.localtime(value)
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
+    return mark_safe(f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}")
