@@ -106,7 +106,7 @@ class SmtpSink:
         """A MAILERS value that sends to this sink."""
         return {
             "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "BACKEND": "batches.mail.BulkEmailBackend",
                 "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 10},
             }
         }
