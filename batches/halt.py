@@ -11,10 +11,15 @@ checks before each message whether anything arrived on its socket: no round trip
 microseconds. Anywhere else (the embedded file cache) it reads the key before each message.
 """
 
+import time
+
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
 HALT_TTL_SECONDS = 24 * 3600
+# A stop that is being written pauses the batch's workers for at most this long: if it rolls
+# back (or its process dies), delivery resumes by itself.
+PAUSE_SECONDS = 5.0
 CHANNEL = "sendings:batch-halted"
 
 
@@ -30,11 +35,26 @@ def _redis():
     return backend, backend._cache.get_client(write=True)
 
 
-def halt_announce(batch_id: int) -> None:
-    cache.set(_key(batch_id), True, timeout=HALT_TTL_SECONDS)
+def _publish(event: str, batch_id: int) -> None:
     redis = _redis()
     if redis is not None:
-        redis[1].publish(CHANNEL, str(batch_id))
+        redis[1].publish(CHANNEL, f"{event}:{batch_id}")
+
+
+def halt_announce(batch_id: int) -> None:
+    """The stop or cancel committed: workers stop before their next message."""
+    cache.set(_key(batch_id), True, timeout=HALT_TTL_SECONDS)
+    _publish("halt", batch_id)
+
+
+def halt_pending(batch_id: int) -> None:
+    """A stop holds the batch's locks and is being written: workers wait before sending more.
+
+    Canceling every pending recipient of a large batch takes a few hundred milliseconds;
+    without this, workers would keep sending until it commits. Nothing is decided here: a
+    worker resumes if no halt follows within PAUSE_SECONDS (the stop rolled back).
+    """
+    _publish("pause", batch_id)
 
 
 def halt_announced(batch_id: int) -> bool:
@@ -50,6 +70,7 @@ class HaltWatch:
     def __init__(self, batch_id: int):
         self.batch_id = batch_id
         self.halted = False
+        self.paused_at: float | None = None
         self.pubsub = None
 
     def __enter__(self) -> "HaltWatch":
@@ -75,8 +96,21 @@ class HaltWatch:
         if self.pubsub is None:
             self.halted = halt_announced(self.batch_id)
             return self.halted
-        wanted = str(self.batch_id).encode()
-        while (message := self.pubsub.get_message(timeout=0)) is not None:
-            if message.get("type") == "message" and message.get("data") == wanted:
-                self.halted = True
+        self._drain()
+        while self.paused_at is not None and not self.halted:
+            if time.monotonic() - self.paused_at > PAUSE_SECONDS:
+                self.paused_at = None  # the stop did not commit: carry on
+                break
+            self._drain(timeout=0.01)
         return self.halted
+
+    def _drain(self, timeout: float = 0) -> None:
+        halt, pause = f"halt:{self.batch_id}".encode(), f"pause:{self.batch_id}".encode()
+        while (message := self.pubsub.get_message(timeout=timeout)) is not None:
+            timeout = 0
+            if message.get("type") != "message":
+                continue
+            if message.get("data") == halt:
+                self.halted = True
+            elif message.get("data") == pause:
+                self.paused_at = time.monotonic()

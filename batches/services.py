@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from batches.halt import halt_announce
+from batches.halt import halt_announce, halt_pending
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent
@@ -29,6 +29,8 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
     handed to SMTP stay as they are (the delivery recorder turns a canceled one into sent if
     the server accepted it after all, so the Sent column never lies).
     """
+    if batch.status == BatchStatus.SENDING:
+        halt_pending(batch.pk)  # workers wait while the update below runs
     canceled = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).update(
         status=RecipientStatus.CANCELED, claimed_at=None
     )

@@ -1,5 +1,6 @@
 """Delivery in-process, with Django's locmem backend (and misbehaving variants of it)."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from batches import delivery, dispatch
+from batches import delivery, dispatch, halt
 from batches import services as batch_services
 from batches.halt import HaltWatch
 from batches.models import Batch, Recipient
@@ -258,3 +259,25 @@ def test_the_halt_watch_sees_a_cancel_once_it_commits(
 
     with HaltWatch(batch.pk) as late:  # a worker that starts after the stop: the key
         assert late.announced()
+
+
+def test_a_stop_being_written_pauses_workers_and_its_commit_halts_them(monkeypatch):
+    monkeypatch.setattr(halt, "PAUSE_SECONDS", 0.3)
+    with HaltWatch(7001) as watch:
+        halt.halt_pending(7001)
+        began = time.monotonic()
+        threading.Timer(0.1, halt.halt_announce, args=[7001]).start()
+
+        assert watch.announced()  # it waited through the pause and saw the halt
+        assert 0.05 < time.monotonic() - began < 0.3
+
+
+def test_a_pause_without_a_halt_lets_delivery_resume(monkeypatch):
+    monkeypatch.setattr(halt, "PAUSE_SECONDS", 0.2)
+    with HaltWatch(7002) as watch:
+        halt.halt_pending(7002)  # a stop that then rolled back
+        began = time.monotonic()
+
+        assert not watch.announced()
+        assert 0.2 <= time.monotonic() - began < 1
+        assert not watch.announced()
