@@ -82,3 +82,11 @@ def test_a_text_only_message_is_a_single_part():
 def test_a_non_ascii_local_part_is_refused():
     with pytest.raises(ValueError):
         encode_address("Ana", "añe@example.org")
+
+
+def test_the_bulk_backend_is_djangos_smtp_backend():
+    from django.core.mail.backends.smtp import EmailBackend
+
+    from batches.mail import BulkEmailBackend
+
+    assert issubclass(BulkEmailBackend, EmailBackend)
