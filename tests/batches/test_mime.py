@@ -90,3 +90,15 @@ def test_the_bulk_backend_is_djangos_smtp_backend():
     from batches.mail import BulkEmailBackend
 
     assert issubclass(BulkEmailBackend, EmailBackend)
+
+
+def test_other_mail_takes_djangos_own_path_through_the_bulk_backend(settings):
+    from django.core.mail import EmailMessage
+
+    from tests.smtp_sink import SmtpSink
+
+    with SmtpSink() as sink:
+        settings.MAILERS = sink.mailer_settings()
+        EmailMessage("Urgent Cancel Sending", "Body", "a@acme.example", ["b@example.org"]).send()
+        assert sink.rcpts() == ["b@example.org"]
+        assert sink.snapshot()[0].parsed()["Subject"] == "Urgent Cancel Sending"
