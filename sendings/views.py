@@ -28,6 +28,7 @@ from sendings.forms import SendingListForm
 from sendings.models import Membership, Sending, SendingStatus, Subaccount
 
 LIST_TEMPLATE = "sendings/sending_list.html"
+LAST_SUBACCOUNT_KEY = "subaccount_id"
 # The event the list listens to (status tabs refresh their counts) after any action.
 SENDING_CHANGED = "sendingChanged"
 
@@ -108,12 +109,13 @@ def require_marketer(membership: Membership) -> None:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's first subaccount (by account, then subaccount name), or a friendly page."""
-    first = (
-        selectors.subaccounts_for_user(user=request.user).order_by("account__name", "name").first()
-    )
-    if first is not None:
-        return redirect("sending_list", subaccount_id=first.pk)
+    """The subaccount the user last opened, else their first one (by account, then subaccount
+    name), or a friendly page when they belong to none."""
+    subaccounts = selectors.subaccounts_for_user(user=request.user)
+    last = subaccounts.filter(pk=request.session.get(LAST_SUBACCOUNT_KEY)).first()
+    chosen = last or subaccounts.order_by("account__name", "name").first()
+    if chosen is not None:
+        return redirect("sending_list", subaccount_id=chosen.pk)
     return render(request, "sendings/home.html")
 
 
@@ -129,6 +131,8 @@ def _query(params: dict, **changes) -> str:
 def sending_list(request: HttpRequest, subaccount_id: int) -> HttpResponse:
     membership = selectors.membership_get(user=request.user, subaccount_id=subaccount_id)
     subaccount = membership.subaccount
+    if request.session.get(LAST_SUBACCOUNT_KEY) != subaccount.pk:
+        request.session[LAST_SUBACCOUNT_KEY] = subaccount.pk  # home brings them back here
     params = SendingListForm(request.GET).values()
     counts = selectors.sending_status_counts(subaccount_id=subaccount.pk)
     page = selectors.sending_page(

@@ -53,3 +53,18 @@ def test_rows_return_to_the_page_they_are_on(client, marketer, subaccount):
     page = list_html(client, subaccount, "?q=Spring")
 
     assert 'name="next" value="/subaccounts/' in page and "?q=Spring" in page
+
+
+def test_home_brings_a_marketer_back_to_the_subaccount_they_last_opened(
+    client, marketer, subaccount, other_subaccount
+):
+    from tests.factories import MembershipFactory
+
+    MembershipFactory(user=marketer, subaccount=other_subaccount)
+    client.force_login(marketer)
+    first = client.get(reverse("home"))
+    other = next(s for s in (subaccount, other_subaccount) if f"/{s.pk}/" not in first.url)
+
+    client.get(reverse("sending_list", args=[other.pk]))
+
+    assert client.get(reverse("home")).url == reverse("sending_list", args=[other.pk])

@@ -593,8 +593,9 @@ def test_list_page_queries_do_not_grow_with_rows_or_batches(
     url = reverse("sending_list", args=[subaccount.pk])
     for _ in range(10):
         scheduled_sending(subaccount, contacts=1)
+    client.get(url)  # the first visit remembers the subaccount in the session (a write)
     baseline = list_queries(client, url)
-    assert baseline <= 8
+    assert baseline <= 6
 
     for _ in range(40):  # 50 rows of one batch
         scheduled_sending(subaccount, contacts=1)
