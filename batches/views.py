@@ -3,14 +3,14 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from batches import services as batch_services
-from batches.models import Batch, BatchStatus
+from batches.models import BatchStatus
 from sendings import selectors
 from sendings.exceptions import DomainError
 from sendings.views import (
@@ -61,9 +61,7 @@ def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResp
     """
     sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
     require_marketer(membership)
-    batch = Batch.objects.filter(sending=sending, number=number).first()
-    if batch is None:
-        raise Http404("No such batch.")
+    batch = selectors.batch_get(sending=sending, number=number)
     already = batch.status == BatchStatus.CANCELED
     try:
         batch = batch_services.batch_cancel(batch=batch, actor=request.user)

@@ -195,6 +195,14 @@ def sending_batches(*, sending: Sending) -> list[Batch]:
     return list(Batch.objects.filter(sending=sending).order_by("number"))
 
 
+def batch_get(*, sending: Sending, number: int) -> Batch:
+    """Batch `number` of a sending the caller may already see, or 404."""
+    batch = Batch.objects.filter(sending=sending, number=number).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    return batch
+
+
 def sending_timeline(*, sending: Sending) -> QuerySet[SendingEvent]:
     return (
         SendingEvent.objects.filter(sending=sending)
