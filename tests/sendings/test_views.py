@@ -45,6 +45,17 @@ def assert_login_redirect(response) -> None:
     assert response.url.startswith(reverse("login") + "?next=")
 
 
+def kept_out(persona: str, response) -> bool:
+    """Anonymous users are sent to log in, outsiders get 404: True if the persona is one."""
+    if persona == "anonymous":
+        assert_login_redirect(response)
+        return True
+    if persona == "outsider":
+        assert response.status_code == 404
+        return True
+    return False
+
+
 def status_of(sending: Sending) -> str:
     return Sending.objects.values_list("status", flat=True).get(pk=sending.pk)
 
@@ -63,10 +74,7 @@ def flash(response) -> list[str]:
 def test_list_page(as_persona, persona, any_sending, status, subaccount):
     response = as_persona.get(reverse("sending_list", args=[subaccount.pk]))
 
-    if persona == "anonymous":
-        return assert_login_redirect(response)
-    if persona == "outsider":
-        assert response.status_code == 404
+    if kept_out(persona, response):
         return
     assert response.status_code == 200
     content = html(response)
@@ -88,10 +96,7 @@ def test_list_page(as_persona, persona, any_sending, status, subaccount):
 def test_row(as_persona, persona, any_sending, status):
     response = as_persona.get(reverse("sending_row", args=[any_sending.identifier]), **HTMX)
 
-    if persona == "anonymous":
-        return assert_login_redirect(response)
-    if persona == "outsider":
-        assert response.status_code == 404
+    if kept_out(persona, response):
         return
     assert response.status_code == 200
     content = html(response).strip()
@@ -107,10 +112,7 @@ def test_row(as_persona, persona, any_sending, status):
 def test_detail_page(as_persona, persona, any_sending, status):
     response = as_persona.get(reverse("sending_detail", args=[any_sending.identifier]))
 
-    if persona == "anonymous":
-        return assert_login_redirect(response)
-    if persona == "outsider":
-        assert response.status_code == 404
+    if kept_out(persona, response):
         return
     assert response.status_code == 200
     content = html(response)
