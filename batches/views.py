@@ -1,10 +1,8 @@
 """The batches of a sending: the eye button's dialog (or page) and canceling one batch."""
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -12,10 +10,11 @@ from django_htmx.http import trigger_client_event
 from batches import services as batch_services
 from batches.models import BatchStatus
 from sendings import selectors
-from sendings.exceptions import DomainError
 from sendings.views import (
     SENDING_CHANGED,
     list_page_url,
+    outcome_of,
+    outcome_redirect,
     render_in_zone,
     require_marketer,
     return_url,
@@ -63,25 +62,22 @@ def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResp
     require_marketer(membership)
     batch = selectors.batch_get(sending=sending, number=number)
     already = batch.status == BatchStatus.CANCELED
-    try:
-        batch = batch_services.batch_cancel(batch=batch, actor=request.user)
-    except DomainError as error:
-        level, text, status = "error", error.message, 409
-    else:
-        level, status = "success", 200
-        text = (
+    outcome = outcome_of(
+        lambda: batch_services.batch_cancel(batch=batch, actor=request.user),
+        done=lambda done: (
             f"Batch {number} was already canceled."
             if already
-            else f"Batch {number} was canceled; its {batch.canceled_count:,} contacts will not "
+            else f"Batch {number} was canceled; its {done.canceled_count:,} contacts will not "
             "receive the sending."
-        )
+        ),
+    )
     if not request.htmx:
-        getattr(messages, level)(request, text)
-        return redirect(safe_next(request, reverse("sending_batches", args=[identifier])))
+        back = safe_next(request, reverse("sending_batches", args=[identifier]))
+        return outcome_redirect(request, outcome, back)
     sending = selectors.sending_get(user=request.user, identifier=identifier)
     context = {
         **_context(request, sending, membership, in_dialog=True),
-        "notice": {"level": level, "text": text},
+        "notice": outcome.notice,
         # The list row beside the dialog, swapped out of band.
         "in_list": True,
         "row_next_url": return_url(request, sending),
@@ -89,6 +85,10 @@ def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResp
         "next_url": safe_next(request, list_page_url(sending.subaccount_id)),
     }
     response = render_in_zone(
-        request, TEMPLATE + "#cancel_response", context, membership.subaccount, status=status
+        request,
+        TEMPLATE + "#cancel_response",
+        context,
+        membership.subaccount,
+        status=outcome.status,
     )
     return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})

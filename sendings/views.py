@@ -5,6 +5,8 @@ service through its module (so wrappers such as the tests' invariant checks appl
 render a partial for htmx or redirect with a message for a plain POST.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -96,6 +98,34 @@ def row_context(request: HttpRequest, sending: Sending, membership: Membership) 
         "sendings_url": sendings_url(),
         "support_email": settings.SUPPORT_EMAIL,
     }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an action went, for a message and an HTTP status."""
+
+    level: str  # a django.contrib.messages level name: "success" or "error"
+    text: str
+    status: int  # 200, or 409 when the rules refused the action
+
+    @property
+    def notice(self) -> dict:
+        return {"level": self.level, "text": self.text}
+
+
+def outcome_of[T](action: Callable[[], T], *, done: Callable[[T], str]) -> Outcome:
+    """Call one service: its result described by `done`, or a refusal's reason with 409."""
+    try:
+        result = action()
+    except DomainError as error:
+        return Outcome("error", error.message, 409)
+    return Outcome("success", done(result), 200)
+
+
+def outcome_redirect(request: HttpRequest, outcome: Outcome, url: str) -> HttpResponse:
+    """Without JavaScript: the message on the next page, then back where the user was."""
+    getattr(messages, outcome.level)(request, outcome.text)
+    return redirect(url)
 
 
 def require_marketer(membership: Membership) -> None:
@@ -244,26 +274,19 @@ def sending_cancel(request: HttpRequest, identifier: str) -> HttpResponse:
         return render_in_zone(request, template, context, subaccount)
 
     already = sending.status == SendingStatus.CANCELED
-    try:
-        sending = sending_services.sending_cancel(sending=sending, actor=request.user)
-    except DomainError as error:
-        level, text, status = "error", error.message, 409
-    else:
-        level, status = "success", 200
-        text = (
-            f"“{sending.name}” was already canceled."
+    outcome = outcome_of(
+        lambda: sending_services.sending_cancel(sending=sending, actor=request.user),
+        done=lambda done: (
+            f"“{done.name}” was already canceled."
             if already
-            else f"“{sending.name}” was canceled. Contacts still waiting will not receive it."
-        )
+            else f"“{done.name}” was canceled. Contacts still waiting will not receive it."
+        ),
+    )
     if not request.htmx:
-        getattr(messages, level)(request, text)
-        return redirect(back)
+        return outcome_redirect(request, outcome, back)
     sending = selectors.sending_get(user=request.user, identifier=identifier)
-    context = {
-        **row_context(request, sending, membership),
-        "notice": {"level": level, "text": text},
-    }
+    context = {**row_context(request, sending, membership), "notice": outcome.notice}
     response = render_in_zone(
-        request, LIST_TEMPLATE + "#row_response", context, subaccount, status=status
+        request, LIST_TEMPLATE + "#row_response", context, subaccount, status=outcome.status
     )
     return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
