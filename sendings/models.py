@@ -144,6 +144,48 @@ class ListMembership(models.Model):
         return f"{self.contact_id} in {self.contact_list_id}"
 
 
+class ContactImport(models.Model):
+    """A CSV upload into a list: the file is kept until a worker has read it, progress is polled."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="imports")
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=255, blank=True)
+    # The raw upload; emptied once imported. Kept in the database so any worker host can read it.
+    content = models.BinaryField(blank=True, default=b"")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    # [{"line": 12, "reason": "..."}], capped; invalid_count has the full number.
+    errors = models.JSONField(default=list, blank=True)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                name="contactimport_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import of {self.file_name or 'CSV'} into {self.contact_list_id}"
+
+
 # --- Sendings ---------------------------------------------------------------------------------
 
 
@@ -169,6 +211,8 @@ class Sending(models.Model):
     html_body = models.TextField(blank=True)
     text_body = models.TextField(blank=True)
     lists = models.ManyToManyField(ContactList, blank=True, related_name="sendings")
+    # What the wizard's step 6 holds while the sending is a Draft: {"mode": ..., ...}.
+    schedule_draft = models.JSONField(default=dict, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Fixed when the sending is confirmed, so the list page needs no join to show them.
