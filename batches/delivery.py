@@ -287,6 +287,7 @@ class BatchDelivery:
             for index, claim in enumerate(claims):
                 self.limiter.wait()
                 if self.halt.announced():
+                    self._release(claims[index:])
                     return False
                 try:
                     outcome, error = mailer.send(message_build(self.content, claim))
@@ -294,17 +295,20 @@ class BatchDelivery:
                     outcome, error = Outcome.FAILED, f"Invalid address: {invalid}"
                 except ConnectionLost:
                     self._record()
-                    batch_services.recipients_release(
-                        batch_id=self.batch_id, ids=[c.id for c in claims[index:]]
-                    )
+                    self._release(claims[index:])
                     raise
                 self.pending.add(claim, outcome, error)
                 if self._record_due() and self._record() != BatchStatus.SENDING:
+                    self._release(claims[index + 1 :])
                     return False  # canceled or stopped: the database says so
             return True
         finally:
             self._record()
             mailer.close()
+
+    def _release(self, claims: list[Claim]) -> None:
+        """Hand back claims this worker will not send, so a stop's numbers become final."""
+        batch_services.recipients_release(batch_id=self.batch_id, ids=[c.id for c in claims])
 
     def _record_due(self) -> bool:
         return (

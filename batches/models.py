@@ -125,6 +125,13 @@ class Recipient(models.Model):
             models.Index(
                 fields=["batch", "id"], condition=Q(status="pending"), name="recipient_pending_idx"
             ),
+            # Messages in flight when a stop committed (canceled, still claimed): a ticket's
+            # outcome waits for them to be recorded, so it states exactly who received it.
+            models.Index(
+                fields=["batch"],
+                condition=Q(status="canceled", claimed_at__isnull=False),
+                name="recipient_inflight_idx",
+            ),
         ]
 
     def __str__(self) -> str:

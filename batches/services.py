@@ -27,12 +27,14 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
 
     Every recipient still pending becomes canceled; returns how many. Recipients already
     handed to SMTP stay as they are (the delivery recorder turns a canceled one into sent if
-    the server accepted it after all, so the Sent column never lies).
+    the server accepted it after all, so the Sent column never lies). A canceled recipient
+    keeps its claim until its worker records or releases it: that is how `inflight_count`
+    knows when the numbers of a stop are final.
     """
     if batch.status == BatchStatus.SENDING:
         halt_pending(batch.pk)  # workers wait while the update below runs
     canceled = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).update(
-        status=RecipientStatus.CANCELED, claimed_at=None
+        status=RecipientStatus.CANCELED
     )
     batch.status = BatchStatus.CANCELED
     batch.canceled_count += canceled
@@ -76,7 +78,7 @@ def batch_cancel(*, batch: Batch, actor) -> Batch:
             )
         now = timezone.now()
         canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
-        sending_status_refresh(sending=sending, batches=batches, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
         event_record(
             sending=sending,
             kind=SendingEvent.Kind.BATCH_CANCELED,
@@ -176,7 +178,7 @@ def batch_stop(*, batch: Batch, actor) -> Batch:
         refuse_if_small(sending)
         now = timezone.now()
         canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
-        sending_status_refresh(sending=sending, batches=batches, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
         event_record(
             sending=sending,
             kind=SendingEvent.Kind.BATCH_STOPPED,
@@ -230,9 +232,14 @@ def recipients_record_results(
                     batch=batch, pk__in=list(rejected), status=RecipientStatus.PENDING
                 ).values_list("pk", "attempts")
             )
+            stopped = [pk for pk in rejected if pk not in attempts]
+            if stopped:  # canceled by a stop meanwhile: it stays canceled, its claim ends
+                Recipient.objects.filter(
+                    batch=batch, pk__in=stopped, status=RecipientStatus.CANCELED
+                ).update(claimed_at=None)
             for recipient_id, error in rejected.items():
                 if recipient_id not in attempts:
-                    continue  # canceled by a stop meanwhile: it stays canceled
+                    continue
                 tried = attempts[recipient_id] + 1
                 if tried >= settings.EMAIL_MAX_ATTEMPTS:
                     failed[recipient_id] = error
@@ -334,10 +341,31 @@ def recipients_claim(
 
 
 def recipients_release(*, batch_id: int, ids: Collection[int]) -> int:
-    """Give claimed recipients back unsent (a dropped connection), without counting an attempt."""
+    """Give claimed recipients back unsent (a dropped connection, a stop), without counting an
+    attempt. Canceled ones stay canceled; their claim ends, so the stop's numbers are final."""
+    if not ids:
+        return 0
     return Recipient.objects.filter(
-        batch_id=batch_id, pk__in=list(ids), status=RecipientStatus.PENDING
+        batch_id=batch_id,
+        pk__in=list(ids),
+        status__in=[RecipientStatus.PENDING, RecipientStatus.CANCELED],
+        claimed_at__isnull=False,
     ).update(claimed_at=None)
+
+
+def inflight_count(*, sending_id: int, now: datetime | None = None) -> int:
+    """Messages of a stopped sending that a worker may still be handing to SMTP.
+
+    They were claimed before the stop committed and are not recorded yet. Claims older than
+    CLAIM_TIMEOUT_SECONDS belong to a dead worker and are not waited for.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
+    return Recipient.objects.filter(
+        batch__in=Batch.objects.filter(sending_id=sending_id, status=BatchStatus.CANCELED),
+        status=RecipientStatus.CANCELED,
+        claimed_at__gte=cutoff,
+    ).count()
 
 
 def recipients_release_stale(*, now: datetime | None = None) -> set[int]:

@@ -148,6 +148,8 @@ MAILERS = {"default": _mailer}
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "sendings@example.com")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SUPPORT_EMAIL = env_email("SUPPORT_EMAIL", "soporte@example.com")
+# Links in emails (the support notification, outcomes) point here.
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes={"http", "https"}).rstrip("/")
 
 # Cache: carries the workers' stop signal, so it must be shared by every process:
 # Redis when REDIS_URL is set, otherwise files under var/cache (embedded mode, one machine).

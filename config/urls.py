@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("sendings.urls")),
     path("", include("batches.urls")),
+    path("", include("support.urls")),
 ]

@@ -1,11 +1,12 @@
 """The sending list's rows: rendered by the row partial, kept in the cache by content.
 
-A row's HTML is a pure function of what it shows (the sending's name, status, counts and
-schedule), of who looks (can they act) and of the page around it (the list URL its forms
-return to, the time zone). The cache key is a digest of exactly those values and of the
-template file itself, so a cached row can never be stale: when anything in it changes, the
-key changes. Sent and canceled sendings, most of any list, never change again; a page of 50
-rows then costs one cache round trip instead of 50 renders (about 15 ms on this machine).
+A row's HTML is a pure function of what it shows (the sending's name, status, counts,
+schedule and urgent-cancel ticket), of who looks (can they act) and of the page around it
+(the list URL its forms return to, the time zone). The cache key is a digest of exactly
+those values and of the template file itself, so a cached row can never be stale: when
+anything in it changes, the key changes. Sent and canceled sendings, most of any list, never
+change again; a page of 50 rows then costs one cache round trip instead of 50 renders (about
+15 ms on this machine).
 """
 
 import hashlib
@@ -39,6 +40,9 @@ def _key(sending: Sending, context: dict) -> str:
         sending.total_recipients,
         sending.sent_count,
         sending.failed_count,
+        getattr(sending, "ticket_status", None),
+        getattr(sending, "ticket_received", None),
+        getattr(sending, "ticket_note", None),
         context["can_act"],
         context["next_url"],
         context["support_email"],

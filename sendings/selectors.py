@@ -10,6 +10,7 @@ from django.http import Http404
 from batches.models import Batch
 from sendings.identifiers import SENDING_PREFIX
 from sendings.models import Membership, Sending, SendingEvent, SendingStatus, Subaccount
+from support.selectors import ticket_annotations
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -47,6 +48,7 @@ def sending_get(*, user: User, identifier: str) -> Sending:
         return (
             sendings_for_user(user=user)
             .select_related("subaccount__account")
+            .annotate(**ticket_annotations())  # the row and the detail page show the ticket
             .get(identifier=identifier)
         )
     except Sending.DoesNotExist:
@@ -163,7 +165,11 @@ def sending_page(
     Fetches one row more than a page to know whether another page follows, so no COUNT is
     needed: the total comes from the status counts the tabs show anyway (`counts`).
     """
-    queryset = Sending.objects.filter(subaccount_id=subaccount_id).only(*ROW_FIELDS)
+    queryset = (
+        Sending.objects.filter(subaccount_id=subaccount_id)
+        .only(*ROW_FIELDS)
+        .annotate(**ticket_annotations())
+    )
     if status:
         queryset = queryset.filter(status=status)
     queryset = sending_search(queryset, q)

@@ -274,7 +274,7 @@ def sending_cancel(*, sending: Sending, actor) -> Sending:
             if batch.status == BatchStatus.SCHEDULED:
                 canceled += batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
                 numbers.append(str(batch.number))
-        sending_status_refresh(sending=sending, batches=batches, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
         scope = "" if len(batches) == 1 else f" (batches {', '.join(numbers)})"
         event_record(
             sending=sending,
@@ -306,7 +306,7 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Sending:
         for batch in batches:
             if batch.status in (BatchStatus.SCHEDULED, BatchStatus.SENDING):
                 canceled += batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
-        sending_status_refresh(sending=sending, batches=batches, now=now)
+        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
         message = f"Stopped; {canceled} contacts will not receive it."
         event_record(
             sending=sending,

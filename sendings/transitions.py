@@ -42,14 +42,24 @@ def batch_lock(batch_id: int) -> tuple[Sending, Batch]:
     return sending, batch
 
 
-def sending_status_refresh(*, sending: Sending, batches: list[Batch], now: datetime) -> None:
-    """Recompute the stored status from the batches (DESIGN.md status table) and save it."""
+def sending_status_refresh(
+    *, sending: Sending, batches: list[Batch], now: datetime, actor=None
+) -> None:
+    """Recompute the stored status from the batches (DESIGN.md status table) and save it.
+
+    A sending that finishes closes its open urgent-cancel ticket in the same transaction,
+    under the same lock: sent means too late, canceled means stopped (whoever did it).
+    """
     status = Sending.status_for_batches([batch.status for batch in batches])
     if status == sending.status:
         return
     sending.status = status
     sending.finished_at = now if status in FINISHED else None
     sending.save(update_fields=["status", "finished_at"])
+    if status in FINISHED:
+        from support.services import tickets_close_on_finish  # support builds on sendings
+
+        tickets_close_on_finish(sending=sending, actor=actor, now=now)
 
 
 def event_record(

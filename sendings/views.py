@@ -28,6 +28,7 @@ from sendings import services as sending_services
 from sendings.exceptions import DomainError
 from sendings.forms import SendingListForm
 from sendings.models import Membership, Sending, SendingStatus, Subaccount
+from support.selectors import is_support, ticket_latest
 
 LIST_TEMPLATE = "sendings/sending_list.html"
 LAST_SUBACCOUNT_KEY = "subaccount_id"
@@ -38,14 +39,15 @@ SENDING_CHANGED = "sendingChanged"
 # --- Helpers shared with batches.views ---------------------------------------------------------
 
 
-def shell_context(request: HttpRequest, subaccount: Subaccount) -> dict:
-    """What base.html needs around a subaccount's page: the switcher and the account name."""
+def shell_context(request: HttpRequest, subaccount: Subaccount | None) -> dict:
+    """What base.html needs around a page: the switcher, the account name, the support link."""
     return {
         "subaccount": subaccount,
         "subaccounts": list(
             selectors.subaccounts_for_user(user=request.user).order_by("account__name", "name")
         ),
         "nav": "sendings",
+        "is_support": is_support(request.user),
     }
 
 
@@ -237,6 +239,7 @@ def sending_detail(request: HttpRequest, identifier: str) -> HttpResponse:
         "in_list": False,
         "batches": selectors.sending_batches(sending=sending),
         "events": selectors.sending_timeline(sending=sending),
+        "ticket": ticket_latest(sending=sending),
         "lists": list(sending.lists.order_by("name").values_list("name", flat=True)),
         "next_url": request.get_full_path(),
         "sendings_url": sendings_url(),

@@ -1,11 +1,16 @@
-"""Admin for urgent-cancel tickets: read-only; the product files them, support handles them."""
+"""Admin for urgent-cancel tickets: read-only pages; Stop and Decline go through the services."""
 
 from datetime import timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from sendings.admin_readonly import ReadOnlyAdminMixin
+from sendings.exceptions import DomainError
+from support import selectors, services
+from support.forms import DECLINE_REASONS, DeclineForm
 from support.models import Ticket
 
 
@@ -66,3 +71,68 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
     list_per_page = 50
+    actions = ["stop_selected", "decline_selected"]
+
+    def has_handle_permission(self, request) -> bool:
+        """Support staff handle tickets; so may superusers (admins) from here."""
+        return request.user.is_superuser or selectors.is_support(request.user)
+
+    def _each(self, request, queryset, verb: str, call) -> None:
+        done, refused = [], []
+        for ticket in queryset.order_by("created_at", "id"):
+            try:
+                call(ticket)
+            except DomainError as error:
+                refused.append(f"Not {verb}: {error.message} (ticket #{ticket.pk})")
+            else:
+                done.append(f"#{ticket.pk} {ticket.sending_name}")
+        if done:
+            self.message_user(request, f"{verb.capitalize()}: {', '.join(done)}.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+
+    @admin.action(
+        description="Stop the sending of this ticket",
+        description_plural="Stop the sendings of selected tickets",
+        permissions=["handle"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def stop_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "stopped",
+            lambda ticket: services.ticket_stop_sending(ticket=ticket, actor=request.user),
+        )
+
+    @admin.action(
+        description="Decline this ticket",
+        description_plural="Decline selected tickets",
+        permissions=["handle"],
+        location=[admin.ActionLocation.CHANGE_LIST],  # its reason page posts to the list
+    )
+    def decline_selected(self, request, queryset):
+        """Asks for the reason first (an intermediate page, like the admin's delete)."""
+        form = DeclineForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request,
+                queryset,
+                "declined",
+                lambda ticket: services.ticket_decline(
+                    ticket=ticket, actor=request.user, reason=reason
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Decline urgent cancellation requests",
+            "opts": self.model._meta,
+            "tickets": queryset,
+            "form": form,
+            "decline_reasons": DECLINE_REASONS,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "decline_selected",
+        }
+        return TemplateResponse(request, "admin/support/ticket/decline.html", context)

@@ -33,6 +33,8 @@ class Ticket(models.Model):
     handled_at = models.DateTimeField(null=True, blank=True)
     outcome_note = models.TextField(blank=True)
     received_at_stop = models.PositiveIntegerField(null=True, blank=True)
+    # When the requester was emailed the outcome (stopped, declined, too late).
+    outcome_notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,3 +55,28 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.sending_name} ({self.sending_identifier})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @property
+    def outcome_for_requester(self) -> str:
+        """One sentence the requester reads on the row, the detail page and in the email."""
+        match self.status:
+            case self.Status.OPEN:
+                return "Cancellation requested: support has been asked to stop it."
+            case self.Status.STOPPED:
+                return f"Stopped by support: {self.received_phrase}."
+            case self.Status.DECLINED:
+                return f"Cancellation declined: {self.outcome_note}"
+            case _:
+                return "Too late to stop: it finished before support could act."
+
+    @property
+    def received_phrase(self) -> str:
+        from sendings.templatetags.sending_tags import thousands
+
+        received = self.received_at_stop or 0
+        total = self.sending.total_recipients
+        return f"{thousands(received)} of {thousands(total)} contacts had received it"

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from batches import services as batch_services
 from sendings import services as sending_services
 from sendings.models import Membership
+from support import services as support_services
 from tests.factories import MembershipFactory, SubaccountFactory, UserFactory
 from tests.invariants import assert_counts_add_up
 
@@ -20,6 +21,12 @@ SERVICES = {
         "recipients_claim",
         "recipients_release",
         "recipients_release_stale",
+    ],
+    support_services: [
+        "ticket_file",
+        "ticket_stop_sending",
+        "ticket_decline",
+        "ticket_outcome_settle",
     ],
 }
 

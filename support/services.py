@@ -1,0 +1,219 @@
+"""Urgent-cancel tickets (help page, scenario 3): filing, stopping, declining, closing.
+
+Every service locks the sending row first, then the ticket, like every other lifecycle
+service (sendings/transitions.py), so a stop and the sending finishing on its own serialize:
+the ticket ends stopped or too late, never both. Emails go out after commit, from a task.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from batches.services import inflight_count
+from sendings.exceptions import DomainError
+from sendings.models import Sending, SendingEvent, SendingStatus
+from sendings.services import sending_stop
+from sendings.transitions import event_record, refuse_if_small, sending_lock
+from support.models import Ticket
+
+
+def _notify(task_name: str, ticket_id: int) -> None:
+    from support import tasks
+
+    transaction.on_commit(lambda: getattr(tasks, task_name).delay(ticket_id))
+
+
+def _open_ticket(sending: Sending) -> Ticket | None:
+    return (
+        Ticket.objects.select_for_update()
+        .filter(sending=sending, status=Ticket.Status.OPEN)
+        .first()
+    )
+
+
+def ticket_file(*, sending: Sending, requester, message: str = "") -> tuple[Ticket, bool]:
+    """File an "Urgent Cancel Sending" request for a sending in progress.
+
+    Returns (ticket, created). Filing again while a ticket is open returns that ticket and
+    sends nothing (one open ticket per sending, also a database constraint). Refused with a
+    DomainError when the sending is not in progress (finished, scheduled, draft) or is small.
+    Locks the sending row; support is emailed after commit.
+    """
+    with transaction.atomic():
+        sending, _batches = sending_lock(sending.pk)
+        existing = _open_ticket(sending)
+        if existing is not None:
+            return existing, False
+        if not sending.can_request_urgent_cancellation:
+            raise _not_in_progress(sending)
+        refuse_if_small(sending)
+        ticket = Ticket.objects.create(
+            sending=sending,
+            requested_by=requester,
+            account_identifier=sending.subaccount.account.identifier,
+            sending_name=sending.name,
+            sending_identifier=sending.identifier,
+            message=message.strip(),
+        )
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.URGENT_CANCEL_REQUESTED,
+            actor=requester,
+            message=f"Urgent cancellation requested (ticket #{ticket.pk}).",
+        )
+        _notify("ticket_notify_support", ticket.pk)
+    return ticket, True
+
+
+def _not_in_progress(sending: Sending) -> DomainError:
+    if sending.is_finished:
+        return DomainError(
+            f"“{sending.name}” has finished ({sending.get_status_display().lower()}) in the "
+            f"meantime: {sending.sent_count:,} of {sending.total_recipients:,} contacts received "
+            "it. There is nothing left to stop, so no request was sent.",
+            code="finished",
+        )
+    if sending.status == SendingStatus.SCHEDULED:
+        return DomainError(
+            f"“{sending.name}” is not being sent right now: you can cancel it yourself.",
+            code="scheduled",
+        )
+    return DomainError(f"“{sending.name}” is a draft; nothing is being sent.", code="draft")
+
+
+def _lock(ticket: Ticket) -> tuple[Sending, Ticket]:
+    sending, _batches = sending_lock(ticket.sending_id)
+    return sending, Ticket.objects.select_for_update().get(pk=ticket.pk)
+
+
+def _refuse_closed(ticket: Ticket) -> DomainError:
+    return DomainError(
+        f"This request is already closed: {ticket.get_status_display().lower()}.", code="closed"
+    )
+
+
+def ticket_stop_sending(*, ticket: Ticket, actor) -> Ticket:
+    """Stop the ticket's sending: the batch in progress and every later batch are canceled.
+
+    The number of contacts who had received it is recorded on the ticket; it is final once
+    the messages in flight at the stop are recorded (ticket_outcome_settle). Stopping a
+    stopped ticket is a no-op; a declined or too-late one is refused, and so is a small
+    sending (decline it instead). Locks the sending, its batches, then the ticket.
+    """
+    with transaction.atomic():
+        sending, ticket = _lock(ticket)
+        if ticket.status == Ticket.Status.STOPPED:
+            return ticket
+        if not ticket.is_open:
+            raise _refuse_closed(ticket)
+        refuse_if_small(sending)
+        now = timezone.now()
+        # Closed first: the stop finishes the sending, and a finishing sending closes its
+        # open ticket as "too late" (tickets_close_on_finish).
+        ticket.status = Ticket.Status.STOPPED
+        ticket.handled_by, ticket.handled_at = actor, now
+        ticket.save(update_fields=["status", "handled_by", "handled_at"])
+        sending = sending_stop(sending=sending, actor=actor, note=f"Ticket #{ticket.pk}.")
+        ticket.received_at_stop = sending.sent_count
+        ticket.save(update_fields=["received_at_stop"])
+        _notify("ticket_notify_outcome", ticket.pk)
+    return ticket
+
+
+def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Ticket:
+    """Decline a request with a reason the requester is emailed. The sending goes on.
+
+    Declining a declined ticket is a no-op; a stopped or too-late one is refused.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Give a reason for declining: the customer is told it.", code="reason")
+    with transaction.atomic():
+        sending, ticket = _lock(ticket)
+        if ticket.status == Ticket.Status.DECLINED:
+            return ticket
+        if not ticket.is_open:
+            raise _refuse_closed(ticket)
+        ticket.status = Ticket.Status.DECLINED
+        ticket.handled_by, ticket.handled_at = actor, timezone.now()
+        ticket.outcome_note = reason
+        ticket.save(update_fields=["status", "handled_by", "handled_at", "outcome_note"])
+        event_record(
+            sending=sending,
+            kind=SendingEvent.Kind.URGENT_CANCEL_DECLINED,
+            actor=actor,
+            message=f"Urgent cancellation declined (ticket #{ticket.pk}): {reason}",
+        )
+        _notify("ticket_notify_outcome", ticket.pk)
+    return ticket
+
+
+def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
+    """Close the open ticket of a sending that just finished; its sending row is locked.
+
+    Sent: support was too late. Canceled by anyone (a stop from the admin, the marketer
+    canceling the batches left between two batches): the request is fulfilled, so stopped.
+    """
+    ticket = _open_ticket(sending)
+    if ticket is None:
+        return
+    if sending.status == SendingStatus.SENT:
+        ticket.status = Ticket.Status.TOO_LATE
+        ticket.outcome_note = "The sending finished before support could stop it."
+    else:
+        ticket.status = Ticket.Status.STOPPED
+        ticket.handled_by = actor
+        ticket.received_at_stop = Sending.objects.values_list("sent_count", flat=True).get(
+            pk=sending.pk
+        )
+    ticket.handled_at = now
+    ticket.save(
+        update_fields=["status", "outcome_note", "handled_by", "handled_at", "received_at_stop"]
+    )
+    _notify("ticket_notify_outcome", ticket.pk)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Whether a closed ticket's outcome can be emailed: `ticket` if so, else wait or skip."""
+
+    ticket: Ticket | None = None
+    wait: bool = False
+
+
+def ticket_outcome_settle(*, ticket_id: int, now: datetime | None = None) -> Settled:
+    """Make a closed ticket's numbers final before its outcome is emailed.
+
+    Skips a ticket that is open or was emailed already. Waits while messages in flight at
+    the stop are not recorded yet (their workers record them within a second; claims older
+    than CLAIM_TIMEOUT_SECONDS, a dead worker's, are not waited for). A stopped ticket's
+    received count is re-read here: a message handed to SMTP just before the stop committed
+    counts as received. Locks the sending, then the ticket.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        sending_id = Ticket.objects.values_list("sending_id", flat=True).get(pk=ticket_id)
+        sending, _batches = sending_lock(sending_id)
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if ticket.is_open or ticket.outcome_notified_at is not None:
+            return Settled()
+        if ticket.status == Ticket.Status.STOPPED:
+            waited = (now - (ticket.handled_at or now)).total_seconds()
+            in_flight = inflight_count(sending_id=sending_id, now=now)
+            if in_flight and waited < settings.CLAIM_TIMEOUT_SECONDS:
+                return Settled(wait=True)
+            if ticket.received_at_stop != sending.sent_count:
+                ticket.received_at_stop = sending.sent_count
+                ticket.save(update_fields=["received_at_stop"])
+    ticket.sending = sending
+    return Settled(ticket=ticket)
+
+
+def ticket_outcome_notified(*, ticket: Ticket, now: datetime | None = None) -> None:
+    """Remember that the requester was emailed the outcome, so no retry emails it twice."""
+    Ticket.objects.filter(pk=ticket.pk, outcome_notified_at__isnull=True).update(
+        outcome_notified_at=now or timezone.now()
+    )
