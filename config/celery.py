@@ -34,7 +34,10 @@ def _beat_schedule(sender, **kwargs):
 @app.on_configure.connect
 def _create_filesystem_broker_folders(sender, **kwargs):
     # The filesystem transport (embedded mode) fails on folders that do not exist yet.
-    options = sender.conf.broker_transport_options or {}
+    # Read Django's settings: `sender.conf` here would configure the app again, recursively.
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
