@@ -164,7 +164,7 @@ def test_a_sending_in_progress_offers_no_cancel(marketer_page, list_url, make_se
 
     expect(menu_item(menu, "View details")).to_be_visible()
     expect(menu_item(page, "Cancel")).to_have_count(0)
-    expect(menu).to_contain_text("Urgent Cancel Sending")  # how to reach support instead
+    expect(menu_item(menu, "Request urgent cancellation")).to_be_visible()  # support instead
     # The row refreshes itself while sending: a refresh must not pull the menu from under the
     # user. Wait for the next polling tick (an htmx event, not a sleep), then look again.
     page.evaluate(NEXT_POLL_SETTLED)
