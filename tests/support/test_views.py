@@ -57,6 +57,21 @@ def test_the_dialog_is_filled_in_and_warns_that_received_messages_stay(
     assert "<html" not in page  # the dialog's content only
 
 
+def test_without_javascript_the_request_is_a_page_of_its_own(client, marketer, in_progress):
+    client.force_login(marketer)
+    page = client.get(request_url(in_progress), {"next": list_url(in_progress)}).content.decode()
+    assert "<html" in page
+    assert "Send urgent request" in page
+    assert f'<a class="button" href="{list_url(in_progress)}">Keep sending</a>' in page
+
+
+def test_the_detail_page_offers_the_request_while_sending(client, marketer, in_progress):
+    client.force_login(marketer)
+    page = client.get(reverse("sending_detail", args=[in_progress.identifier])).content.decode()
+    assert "Request urgent cancellation" in page
+    assert f'action="{request_url(in_progress)}"' in page
+
+
 def test_a_small_sending_is_explained_up_front_without_a_submit(
     client, marketer, subaccount, settings
 ):
