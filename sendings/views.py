@@ -130,6 +130,23 @@ def outcome_redirect(request: HttpRequest, outcome: Outcome, url: str) -> HttpRe
     return redirect(url)
 
 
+def row_outcome_response(
+    request: HttpRequest, identifier: str, membership: Membership, outcome: Outcome
+) -> HttpResponse:
+    """For htmx: the row, fresh, with the outcome's message beside it (200, or 409 when the
+    rules refused the action); the status tabs refresh their counts on the event."""
+    sending = selectors.sending_get(user=request.user, identifier=identifier)
+    context = {**row_context(request, sending, membership), "notice": outcome.notice}
+    response = render_in_zone(
+        request,
+        LIST_TEMPLATE + "#row_response",
+        context,
+        membership.subaccount,
+        status=outcome.status,
+    )
+    return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
+
+
 def require_marketer(membership: Membership) -> None:
     """Viewers may look, not act: their POSTs are refused whatever the template showed."""
     if not membership.can_act:
@@ -287,9 +304,4 @@ def sending_cancel(request: HttpRequest, identifier: str) -> HttpResponse:
     )
     if not request.htmx:
         return outcome_redirect(request, outcome, back)
-    sending = selectors.sending_get(user=request.user, identifier=identifier)
-    context = {**row_context(request, sending, membership), "notice": outcome.notice}
-    response = render_in_zone(
-        request, LIST_TEMPLATE + "#row_response", context, subaccount, status=outcome.status
-    )
-    return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
+    return row_outcome_response(request, identifier, membership, outcome)

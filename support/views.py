@@ -14,18 +14,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from sendings import selectors as sending_selectors
 from sendings.views import (
-    LIST_TEMPLATE,
-    SENDING_CHANGED,
     list_page_url,
     outcome_of,
     outcome_redirect,
     render_in_zone,
     require_marketer,
-    row_context,
+    row_outcome_response,
     safe_next,
     sendings_url,
     shell_context,
@@ -90,12 +87,7 @@ def ticket_request(request: HttpRequest, identifier: str) -> HttpResponse:
     )
     if not request.htmx:
         return outcome_redirect(request, outcome, back)
-    sending = sending_selectors.sending_get(user=request.user, identifier=identifier)
-    context = {**row_context(request, sending, membership), "notice": outcome.notice}
-    response = render_in_zone(
-        request, LIST_TEMPLATE + "#row_response", context, subaccount, status=outcome.status
-    )
-    return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
+    return row_outcome_response(request, identifier, membership, outcome)
 
 
 # --- Support --------------------------------------------------------------------------------
