@@ -171,6 +171,8 @@ UNDO_SECONDS = env_int("UNDO_SECONDS", 30, minimum=0)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 3, minimum=1)
 CLAIM_TIMEOUT_SECONDS = env_int("CLAIM_TIMEOUT_SECONDS", 300, minimum=1)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 1.0, minimum=0.1)
+# Largest contacts CSV a marketer may upload (the file is kept in the database until imported).
+CONTACT_IMPORT_MAX_MB = env_int("CONTACT_IMPORT_MAX_MB", 20, minimum=1)
 
 # Delivery (batches.delivery). A worker claims DELIVERY_CHUNK_SIZE recipients at a time and
 # records results every DELIVERY_RECORD_EVERY messages (or RECORD_SECONDS), which bounds what a
@@ -212,7 +214,11 @@ CELERY_TASK_IGNORE_RESULT = True
 # "delivery" (the long ones). One process may consume both (`make run`); in production a
 # worker of its own on "dispatch" keeps batches starting on time while others deliver.
 CELERY_TASK_DEFAULT_QUEUE = "dispatch"
-CELERY_TASK_ROUTES = {"batches.tasks.deliver_batch": {"queue": "delivery"}}
+# CSV imports take seconds: they go with the long tasks, never ahead of a batch's start.
+CELERY_TASK_ROUTES = {
+    "batches.tasks.deliver_batch": {"queue": "delivery"},
+    "sendings.tasks.contact_import_run_task": {"queue": "delivery"},
+}
 CELERY_TIMEZONE = "UTC"
 # Beat keeps its schedule in memory: every entry is an interval whose runs are idempotent, so
 # there is nothing worth persisting, and the default shelve file (dbm.sqlite3 on Python 3.13)

@@ -278,11 +278,28 @@ class SendingAdmin(admin.ModelAdmin):
                 f"“{obj.name}” is no longer a draft, so its content was not changed.",
                 messages.WARNING,
             )
-        # Only what the form edits: a full save() would write back status and counters as
-        # they were when the page loaded, over whatever the services wrote since.
-        fields = [name for name in form.changed_data if name in CONTENT_FIELDS and name != "lists"]
+        # Only what the form edits, through the wizard's service (row lock, Draft re-checked):
+        # a full save() would write back status and counters as they were when the page
+        # loaded, over whatever the services wrote since.
+        fields = {
+            name: getattr(obj, name)
+            for name in form.changed_data
+            if name in CONTENT_FIELDS and name != "lists"
+        }
         if fields:
-            obj.save(update_fields=fields)
+            services.sending_draft_update(sending=obj, fields=fields)
+
+    def save_related(self, request, form, formsets, change):
+        if not change or "lists" not in form.fields:
+            super().save_related(request, form, formsets, change)
+            return
+        # A draft's lists change through the service too, not form.save_m2m().
+        if "lists" in form.changed_data:
+            services.sending_draft_update(
+                sending=form.instance, fields={}, lists=list(form.cleaned_data["lists"])
+            )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
         # Re-checked under the row lock: the draft may have been confirmed since the page loaded.

@@ -588,7 +588,7 @@ class _LoadWriter:
             ("id", "subaccount_id", "identifier", "name", "subject", "from_name", "from_email",
              "html_body", "text_body", "status", "scheduled_at", "batch_count",
              "total_recipients", "sent_count", "failed_count", "canceled_count",
-             "created_by_id", "created_at", "confirmed_at", "finished_at"),
+             "created_by_id", "created_at", "confirmed_at", "finished_at", "schedule_draft"),
             set_based,
         )  # fmt: skip
         self.batches = _Table(
@@ -670,7 +670,7 @@ class _LoadWriter:
                  "news@acme.example", "<p>Hello {{ name }}</p>", "Hello {{ name }}",
                  shape.status, first_at, total, total, shape.counts["sent"],
                  shape.counts["failed"], shape.counts["canceled"], actor_id,
-                 confirmed_at - timedelta(minutes=20), confirmed_at, finished_at)
+                 confirmed_at - timedelta(minutes=20), confirmed_at, finished_at, "{}")
             )  # fmt: skip
             events.append(
                 (event_id, sending_id, None, actor_id, self.actor_label,

@@ -1,7 +1,16 @@
-from django import forms
+import re
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
 
-from sendings.models import SendingStatus
+from django import forms
+from django.conf import settings
+from django.core.validators import validate_email
+
+from sendings import selectors
+from sendings.csv_import import CsvFileError, contacts_csv_decode
+from sendings.models import ContactList, SendingStatus
 from sendings.selectors import DEFAULT_SORT, SORTS
+from sendings.services import MAX_BATCHES, MAX_TEST_ADDRESSES, BatchPlan
 
 
 class SendingListForm(forms.Form):
@@ -18,3 +27,465 @@ class SendingListForm(forms.Form):
     def values(self) -> dict:
         self.is_valid()  # invalid fields are left out of cleaned_data
         return {name: self.cleaned_data.get(name) or d for name, d in self.DEFAULTS.items()}
+
+
+# --- The "New sending" wizard (sendings/wizard_views.py) ---------------------------------------
+
+
+class WizardStepForm(forms.Form):
+    """A wizard step. Going Back (`lenient`) saves what was typed without insisting on the
+    fields the step needs, but still refuses malformed values: nothing invalid is saved."""
+
+    always_required: tuple[str, ...] = ()
+
+    def __init__(self, *args, lenient: bool = False, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.lenient = lenient
+        if lenient:
+            for name, field in self.fields.items():
+                field.required = field.required and name in self.always_required
+
+
+class SendingDetailsForm(WizardStepForm):
+    always_required = ("name",)
+
+    name = forms.CharField(
+        label="Name",
+        max_length=200,
+        help_text="Shown in your sending list; contacts don't see it.",
+        error_messages={"required": "Give the sending a name."},
+    )
+    subject = forms.CharField(
+        label="Subject", max_length=255, error_messages={"required": "Write a subject."}
+    )
+    from_name = forms.CharField(label="Sender name", max_length=100, required=False)
+    from_email = forms.EmailField(
+        label="Sender address",
+        max_length=254,
+        error_messages={
+            "required": "Give the address the sending comes from.",
+            "invalid": "Enter a valid email address, such as news@example.com.",
+        },
+    )
+
+
+class SendingDesignForm(WizardStepForm):
+    html_body = forms.CharField(
+        label="HTML",
+        max_length=1_000_000,
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code"}),
+        help_text="{{ name }} and {{ email }} are replaced by each contact's.",
+        error_messages={"required": "Write the message (its HTML)."},
+    )
+
+
+class SendingTextForm(WizardStepForm):
+    text_body = forms.CharField(
+        label="Text version",
+        strip=False,
+        max_length=1_000_000,
+        widget=forms.Textarea(attrs={"rows": 16}),
+        help_text="For mail programs that do not show HTML; {{ name }} and {{ email }} work too.",
+        error_messages={"required": "Write the text version (or regenerate it from the HTML)."},
+    )
+
+
+class SendingTestForm(WizardStepForm):
+    addresses = forms.CharField(
+        label="Send a test to",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Up to 5 addresses, separated by commas or new lines.",
+        error_messages={"required": "Give at least one address."},
+    )
+
+    def clean_addresses(self) -> list[str]:
+        found = [a for a in re.split(r"[\s,;]+", self.cleaned_data["addresses"]) if a]
+        addresses = list(dict.fromkeys(a.lower() for a in found))
+        if not addresses:
+            raise forms.ValidationError("Give at least one address.")
+        if len(addresses) > MAX_TEST_ADDRESSES:
+            raise forms.ValidationError(
+                f"A test goes to at most {MAX_TEST_ADDRESSES} addresses; you gave {len(addresses)}."
+            )
+        bad = []
+        for address in addresses:
+            try:
+                validate_email(address)
+            except forms.ValidationError:
+                bad.append(address)
+        if bad:
+            raise forms.ValidationError(
+                "Not valid email addresses: " + ", ".join(f"“{a}”" for a in bad) + "."
+            )
+        return addresses
+
+
+class SendingContactsForm(WizardStepForm):
+    lists = forms.ModelMultipleChoiceField(
+        label="Contact lists",
+        queryset=ContactList.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Choose at least one list.",
+            "invalid_choice": "List %(value)s is not one of this subaccount's lists.",
+            "invalid_pk_value": "“%(pk)s” is not a list.",
+        },
+    )
+
+    def __init__(self, *args, subaccount, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subaccount = subaccount
+        self.fields["lists"].queryset = selectors.wizard_lists(subaccount_id=subaccount.pk)
+        self.audience: int | None = None
+
+    def clean(self):
+        cleaned = super().clean()
+        lists = cleaned.get("lists")
+        if lists is not None:
+            self.audience = selectors.audience_count(
+                subaccount_id=self.subaccount.pk, list_ids=[lst.pk for lst in lists]
+            )
+            if lists and not self.audience and not self.lenient:
+                self.add_error(
+                    "lists",
+                    "Nobody to send to: these lists are empty or every contact in them has "
+                    "unsubscribed. Choose other lists.",
+                )
+        return cleaned
+
+
+# Step 6. Times are typed in the subaccount's time zone.
+SCHEDULE_MODES = [
+    ("now", "Send now"),
+    ("at", "Schedule sending"),
+    ("batches", "Send in batches"),
+    ("split", "Send in batches, split evenly"),
+]
+INTERVAL_UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
+DATE_FIELD = forms.DateField(input_formats=["%Y-%m-%d"])
+TIME_FIELD = forms.TimeField(input_formats=["%H:%M", "%H:%M:%S"])
+MIN_ROWS = 2
+MAX_ROWS = MAX_BATCHES
+
+
+def local_datetime(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
+    """`day` at `at` on the clocks of `zone`, as an aware datetime.
+
+    A time skipped when clocks go forward does not exist: ValidationError. A time that
+    happens twice when clocks go back is taken at its first occurrence (`fold=0`, before
+    the change), the earlier of the two moments (docs/decisions.md).
+    """
+    wall = datetime.combine(day, at)
+    aware = wall.replace(tzinfo=zone)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        raise forms.ValidationError(
+            f"{wall:%-d %B %Y %H:%M} does not exist in {zone.key} (clocks go forward)."
+        )
+    return aware
+
+
+def _shown(moment: datetime, zone: zoneinfo.ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%-d %b %Y %H:%M}"
+
+
+class SendingScheduleForm(WizardStepForm):
+    """When to send: now (after the undo delay), at a time, in batches, or split evenly.
+
+    Valid, it carries `plans` (BatchPlans for `sending_confirm`) whose sizes add up to the
+    `audience` counted now; `sending_confirm` counts again under its lock and refuses a
+    difference rather than resizing silently.
+    """
+
+    mode = forms.ChoiceField(
+        label="When to send",
+        choices=SCHEDULE_MODES,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose when to send."},
+    )
+    date = forms.DateField(
+        label="Date",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    time = forms.TimeField(
+        label="Time",
+        required=False,
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    split_count = forms.IntegerField(label="Number of batches", required=False, min_value=2)
+    split_date = forms.DateField(
+        label="First batch on",
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    split_time = forms.TimeField(
+        label="at",
+        required=False,
+        input_formats=["%H:%M", "%H:%M:%S"],
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    split_every = forms.IntegerField(
+        label="One batch every", required=False, min_value=1, max_value=10_000
+    )
+    split_unit = forms.ChoiceField(
+        label="Unit", choices=INTERVAL_UNITS, required=False, initial="hours"
+    )
+
+    SCALARS = ("mode", "date", "time", "split_count", "split_date", "split_time",
+               "split_every", "split_unit")  # fmt: skip
+
+    def __init__(
+        self,
+        data=None,
+        *,
+        zone: zoneinfo.ZoneInfo,
+        now: datetime,
+        audience: int,
+        undo_seconds: int,
+        rows: list[dict] | None = None,
+        **kwargs,
+    ):
+        super().__init__(data, **kwargs)
+        self.zone, self.now, self.audience = zone, now, audience
+        self.undo_seconds, self.max_batches = undo_seconds, MAX_BATCHES
+        self.fields["split_count"].max_value = MAX_BATCHES
+        self.fields["split_count"].widget.attrs["max"] = MAX_BATCHES
+        if rows is None:
+            rows = self.rows_of(data) if data is not None else []
+        self.rows = rows or [{"date": "", "time": "", "count": ""} for _ in range(MIN_ROWS)]
+        self.row_errors: list[list[str]] = [[] for _ in self.rows]
+        self.plans: list = []
+
+    @staticmethod
+    def rows_of(data) -> list[dict]:
+        """The batch rows as typed: each name repeated once per row."""
+        columns = [data.getlist(f"batch_{key}") for key in ("date", "time", "count")]
+        size = max(len(column) for column in columns)
+        return [
+            {
+                key: (column[i] if i < len(column) else "").strip()[:20]
+                for key, column in zip(("date", "time", "count"), columns, strict=True)
+            }
+            for i in range(min(size, MAX_ROWS))
+        ]
+
+    @property
+    def batch_rows(self) -> list[dict]:
+        """The rows as typed, numbered from 1, with their errors (for the template)."""
+        return [
+            {**row, "number": number, "errors": errors}
+            for number, (row, errors) in enumerate(zip(self.rows, self.row_errors, strict=True), 1)
+        ]
+
+    @classmethod
+    def draft_of(cls, data) -> dict:
+        """What was typed, for Sending.schedule_draft (plain strings, valid or not)."""
+        draft = {name: str(data.get(name, "")).strip()[:20] for name in cls.SCALARS}
+        draft["rows"] = cls.rows_of(data)
+        return draft
+
+    def clean(self):
+        cleaned = super().clean()
+        mode = cleaned.get("mode")
+        if not mode:
+            return cleaned
+        if not self.audience:
+            raise forms.ValidationError(
+                "Nobody to send to yet: choose lists with subscribed contacts in step 5, Contacts.",
+                code="empty_audience",
+            )
+        if mode == "now":
+            at = self.now + timedelta(seconds=self.undo_seconds)
+            self.plans = [BatchPlan(scheduled_at=at)]
+        elif mode == "at":
+            at = self._moment(cleaned, "date", "time")
+            if at is not None:
+                self.plans = [BatchPlan(scheduled_at=at)]
+        elif mode == "batches":
+            self.plans = self._rows_plans()
+        else:
+            self.plans = self._split_plans(cleaned)
+        return cleaned
+
+    def _moment(self, cleaned: dict, date_name: str, time_name: str) -> datetime | None:
+        day, at = cleaned.get(date_name), cleaned.get(time_name)
+        if day is None and date_name not in self.errors:
+            self.add_error(date_name, "Choose a date.")
+        if at is None and time_name not in self.errors:
+            self.add_error(time_name, "Choose a time.")
+        if day is None or at is None:
+            return None
+        try:
+            moment = local_datetime(day, at, self.zone)
+        except forms.ValidationError as error:
+            self.add_error(time_name, error)
+            return None
+        if moment <= self.now:
+            self.add_error(time_name, self._past(moment))
+            return None
+        return moment
+
+    def _past(self, moment: datetime) -> str:
+        return (
+            f"{_shown(moment, self.zone)} is in the past (it is now "
+            f"{_shown(self.now, self.zone)} in {self.zone.key}). Choose a later time."
+        )
+
+    def _rows_plans(self) -> list:
+        if len(self.rows) < MIN_ROWS:
+            self.add_error(
+                None,
+                "Sending in batches needs at least two batches; for one, choose “Schedule "
+                "sending”.",
+            )
+            return []
+        if len(self.rows) > self.max_batches:
+            self.add_error(None, f"A sending can have at most {self.max_batches} batches.")
+            return []
+        plans, previous = [], None
+        for number, (row, errors) in enumerate(zip(self.rows, self.row_errors, strict=True), 1):
+            moment = count = None
+            try:
+                day = DATE_FIELD.clean(row["date"]) if row["date"] else None
+                at = TIME_FIELD.clean(row["time"]) if row["time"] else None
+            except forms.ValidationError:
+                errors.append("Enter the date as YYYY-MM-DD and the time as HH:MM.")
+                day = at = None
+            else:
+                if day is None:
+                    errors.append("Choose a date.")
+                if at is None:
+                    errors.append("Choose a time.")
+            if day is not None and at is not None:
+                try:
+                    moment = local_datetime(day, at, self.zone)
+                except forms.ValidationError as error:
+                    errors.extend(error.messages)
+                else:
+                    if moment <= self.now:
+                        errors.append(self._past(moment))
+                        moment = None
+            if moment is not None and previous is not None and moment <= previous:
+                errors.append(
+                    f"Batch {number} must go out after batch {number - 1} "
+                    f"({_shown(previous, self.zone)})."
+                )
+            previous = moment or previous
+            if not row["count"]:
+                errors.append("Enter a number of contacts.")
+            elif not row["count"].isdigit():
+                errors.append("The number of contacts must be a whole number.")
+            else:
+                count = int(row["count"])
+                if count < 1:
+                    errors.append("A batch needs at least 1 contact.")
+            if not errors:
+                plans.append(BatchPlan(scheduled_at=moment, recipient_count=count))
+        if any(self.row_errors):
+            self.add_error(None, "Some batches need fixing: see the messages beside them.")
+            return []
+        if len(plans) > self.audience:
+            self.add_error(None, self._too_many(len(plans)))
+            return []
+        planned = sum(plan.recipient_count for plan in plans)
+        if planned != self.audience:
+            self.add_error(
+                None,
+                f"The batches add up to {planned:,} contacts but the audience has "
+                f"{self.audience:,}. Adjust the numbers so they add up exactly.",
+            )
+            return []
+        return plans
+
+    def _too_many(self, batches: int) -> str:
+        return (
+            f"{batches} batches for {self.audience:,} contacts: every batch needs at least one "
+            "contact. Choose fewer batches."
+        )
+
+    def _split_plans(self, cleaned: dict) -> list:
+        start = self._moment(cleaned, "split_date", "split_time")
+        count, every = cleaned.get("split_count"), cleaned.get("split_every")
+        unit = cleaned.get("split_unit") or "hours"
+        if count is None and "split_count" not in self.errors:
+            self.add_error("split_count", "Enter a number of batches.")
+        if every is None and "split_every" not in self.errors:
+            self.add_error("split_every", "Enter how far apart the batches go out.")
+        if count is not None and count > self.audience:
+            self.add_error("split_count", self._too_many(count))
+            return []
+        if start is None or count is None or every is None:
+            return []
+        moments = []
+        for index in range(count):
+            if unit == "days":  # the same time on the clock each day, across DST changes
+                day = start.astimezone(self.zone).date() + timedelta(days=index * every)
+                try:
+                    moments.append(local_datetime(day, cleaned["split_time"], self.zone))
+                except forms.ValidationError as error:
+                    self.add_error("split_every", f"Batch {index + 1}: {error.messages[0]}")
+                    return []
+            else:
+                moments.append(start + timedelta(**{unit: index * every}))
+        size, extra = divmod(self.audience, count)
+        return [
+            # The last batch takes everyone left, so a plan made on this count stays exact.
+            BatchPlan(
+                scheduled_at=moment,
+                recipient_count=None if index == count - 1 else size + (index < extra),
+            )
+            for index, moment in enumerate(moments)
+        ]
+
+
+# --- Contacts (issue 6) ------------------------------------------------------------------------
+
+
+class ContactListForm(forms.Form):
+    """A list's name; whether it is free is the service's call (contact_list_create/rename)."""
+
+    name = forms.CharField(label="List name", max_length=200, strip=True)
+
+
+class ContactSearchForm(forms.Form):
+    """The contacts pages' GET parameters; a bad page number falls back to the first page."""
+
+    q = forms.CharField(max_length=254, required=False, strip=True)
+    page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
+
+    def values(self) -> dict:
+        self.is_valid()
+        return {"q": self.cleaned_data.get("q") or "", "page": self.cleaned_data.get("page") or 1}
+
+
+class ContactImportForm(forms.Form):
+    """The upload: at most CONTACT_IMPORT_MAX_MB, and readable text. Rows are checked later."""
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: email, then name. A header row is optional; commas or semicolons.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
+    )
+
+    content = b""  # the file's bytes, once valid
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.CONTACT_IMPORT_MAX_MB
+        if upload.size > limit * 1024 * 1024:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {limit} MB. "
+                "Split it into smaller files."
+            )
+        content = upload.read()
+        try:
+            contacts_csv_decode(content)
+        except CsvFileError as error:
+            raise forms.ValidationError(str(error)) from None
+        self.content = content
+        return upload

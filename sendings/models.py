@@ -185,6 +185,18 @@ class ContactImport(models.Model):
     def __str__(self) -> str:
         return f"Import of {self.file_name or 'CSV'} into {self.contact_list_id}"
 
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def duplicate_count(self) -> int:
+        """Rows whose email an earlier row of the file already had (merged into that one)."""
+        return max(
+            0,
+            self.processed_rows - self.created_count - self.updated_count - self.invalid_count,
+        )
+
 
 # --- Sendings ---------------------------------------------------------------------------------
 

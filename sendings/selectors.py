@@ -9,7 +9,17 @@ from django.http import Http404
 
 from batches.models import Batch
 from sendings.identifiers import SENDING_PREFIX
-from sendings.models import Membership, Sending, SendingEvent, SendingStatus, Subaccount
+from sendings.models import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ListMembership,
+    Membership,
+    Sending,
+    SendingEvent,
+    SendingStatus,
+    Subaccount,
+)
 from support.selectors import ticket_annotations
 
 User = AbstractBaseUser | AnonymousUser
@@ -214,4 +224,105 @@ def sending_timeline(*, sending: Sending) -> QuerySet[SendingEvent]:
         SendingEvent.objects.filter(sending=sending)
         .select_related("batch")
         .order_by("created_at", "id")
+    )
+
+
+# --- The "New sending" wizard ------------------------------------------------------------------
+
+
+def wizard_lists(*, subaccount_id: int) -> QuerySet[ContactList]:
+    """The lists a sending of this subaccount may target (and nothing else may be chosen)."""
+    return ContactList.objects.filter(subaccount_id=subaccount_id).order_by("name", "id")
+
+
+def audience_count(*, subaccount_id: int, list_ids) -> int:
+    """How many contacts a sending to these lists would reach: subscribed contacts of the
+    subaccount on any of the lists, each once (COUNT(DISTINCT)), as `sending_confirm`'s
+    snapshot takes them. Ids of another subaccount's lists count nobody."""
+    list_ids = list(list_ids)
+    if not list_ids:
+        return 0
+    return (
+        Contact.objects.filter(
+            subaccount_id=subaccount_id,
+            unsubscribed=False,
+            listmembership__contact_list_id__in=list_ids,
+            listmembership__contact_list__subaccount_id=subaccount_id,
+        )
+        .aggregate(n=Count("id", distinct=True))["n"]
+    )  # fmt: skip
+
+
+# --- Contacts, lists and imports (issue 6) -----------------------------------------------------
+
+CONTACTS_PAGE_SIZE = 50
+
+
+def _owned_or_404[M](queryset: QuerySet[M], *, user: User, pk: int, what: str) -> M:
+    """The object if its subaccount is one of the user's, else 404 (invariant 5)."""
+    found = (
+        queryset.filter(pk=pk, subaccount__memberships__user=user).first()
+        if user.is_authenticated
+        else None
+    )
+    if found is None:
+        raise Http404(f"No such {what}.")
+    return found
+
+
+def contact_list_with_role(*, user: User, list_id: int) -> tuple[ContactList, Membership]:
+    contact_list = _owned_or_404(ContactList.objects, user=user, pk=list_id, what="list")
+    return contact_list, membership_get(user=user, subaccount_id=contact_list.subaccount_id)
+
+
+def contact_with_role(*, user: User, contact_id: int) -> tuple[Contact, Membership]:
+    contact = _owned_or_404(Contact.objects, user=user, pk=contact_id, what="contact")
+    return contact, membership_get(user=user, subaccount_id=contact.subaccount_id)
+
+
+def contact_import_with_role(*, user: User, import_id: int) -> tuple[ContactImport, Membership]:
+    """An import with its list; never the uploaded bytes (up to CONTACT_IMPORT_MAX_MB), which
+    a page polled every second has no use for."""
+    contact_import = _owned_or_404(
+        ContactImport.objects.defer("content").select_related("contact_list"),
+        user=user,
+        pk=import_id,
+        what="import",
+    )
+    return contact_import, membership_get(user=user, subaccount_id=contact_import.subaccount_id)
+
+
+def contact_lists_with_counts(*, subaccount_id: int) -> QuerySet[ContactList]:
+    """The subaccount's lists by name, each with its number of contacts (one query)."""
+    return (
+        ContactList.objects.filter(subaccount_id=subaccount_id)
+        .annotate(contact_count=Count("listmembership"))
+        .order_by("name", "id")
+    )
+
+
+def contact_list_count(*, contact_list: ContactList) -> int:
+    return ListMembership.objects.filter(contact_list=contact_list).count()
+
+
+def contacts_search(
+    *, subaccount_id: int, contact_list: ContactList | None = None, q: str = ""
+) -> QuerySet[Contact]:
+    """Contacts of the subaccount (or of one of its lists) whose email or name contains `q`,
+    by email. Only the subaccount's own contacts, even if a foreign one were in the list."""
+    contacts = Contact.objects.filter(subaccount_id=subaccount_id)
+    if contact_list is not None:
+        contacts = contacts.filter(listmembership__contact_list=contact_list)
+    if q:
+        contacts = contacts.filter(Q(email__icontains=q) | Q(name__icontains=q))
+    return contacts.only("id", "subaccount_id", "email", "name", "unsubscribed").order_by(
+        "email", "id"
+    )
+
+
+def contact_imports_recent(*, contact_list: ContactList, limit: int = 5) -> list[ContactImport]:
+    return list(
+        ContactImport.objects.filter(contact_list=contact_list)
+        .defer("content", "errors")
+        .order_by("-created_at", "-id")[:limit]
     )

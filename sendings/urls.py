@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sendings import views
+from sendings import contacts_views, views, wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -8,4 +8,61 @@ urlpatterns = [
     path("sendings/<str:identifier>/", views.sending_detail, name="sending_detail"),
     path("sendings/<str:identifier>/row/", views.sending_row, name="sending_row"),
     path("sendings/<str:identifier>/cancel/", views.sending_cancel, name="sending_cancel"),
+    # The "New sending" wizard (issue 6, sendings/wizard_views.py)
+    path(
+        "subaccounts/<int:subaccount_id>/sendings/new/",
+        wizard_views.sending_new,
+        name="sending_new",
+    ),
+    path("sendings/<str:identifier>/edit/", wizard_views.sending_edit, name="sending_edit"),
+    *(
+        path(
+            f"sendings/<str:identifier>/edit/{step.slug}/",
+            getattr(wizard_views, step.url_name),
+            name=step.url_name,
+        )
+        for step in wizard_views.STEPS
+    ),
+    path(
+        "sendings/<str:identifier>/edit/contacts/count/",
+        wizard_views.wizard_audience,
+        name="wizard_audience",
+    ),
+    path(
+        "sendings/<str:identifier>/duplicate/",
+        wizard_views.sending_duplicate,
+        name="sending_duplicate",
+    ),
+    # Contacts, lists and CSV imports (issue 6)
+    path(
+        "subaccounts/<int:subaccount_id>/lists/",
+        contacts_views.contact_lists,
+        name="contact_lists",
+    ),
+    path(
+        "subaccounts/<int:subaccount_id>/contacts/",
+        contacts_views.contact_index,
+        name="contact_index",
+    ),
+    path("lists/<int:list_id>/", contacts_views.contact_list_detail, name="contact_list_detail"),
+    path(
+        "lists/<int:list_id>/rename/",
+        contacts_views.contact_list_rename,
+        name="contact_list_rename",
+    ),
+    path(
+        "lists/<int:list_id>/import/",
+        contacts_views.contact_import_upload,
+        name="contact_import_upload",
+    ),
+    path(
+        "imports/<int:import_id>/",
+        contacts_views.contact_import_detail,
+        name="contact_import_detail",
+    ),
+    path(
+        "contacts/<int:contact_id>/unsubscribe/",
+        contacts_views.contact_unsubscribe,
+        name="contact_unsubscribe",
+    ),
 ]

@@ -55,3 +55,33 @@
     showError("The server could not be reached. Check your connection and try again.");
   });
 })();
+
+// "Send now" countdown (the sending's page): the server renders "Sending in 28 s"; this
+// counts it down from the page's load, then reloads once it has gone out (unless a dialog is
+// open), so the page shows it Sending.
+(function () {
+  "use strict";
+  var clocks = document.querySelectorAll("time[data-countdown]");
+  if (!clocks.length) return;
+  var loaded = Date.now();
+  var timer = setInterval(function () {
+    var elapsed = (Date.now() - loaded) / 1000;
+    var done = true;
+    clocks.forEach(function (clock) {
+      var left = Math.ceil(Number(clock.getAttribute("data-countdown")) - elapsed);
+      if (left > 0) {
+        clock.textContent = left + " s";
+        clock.setAttribute("datetime", "PT" + left + "S");
+        done = false;
+      } else {
+        clock.textContent = "a moment";
+      }
+    });
+    if (done) {
+      clearInterval(timer);
+      setTimeout(function () {
+        if (!document.querySelector("dialog[open]")) window.location.reload();
+      }, 2000);
+    }
+  }, 250);
+})();

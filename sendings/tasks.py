@@ -1,0 +1,17 @@
+"""Celery tasks: thin. Each takes ids, and a service does the work."""
+
+from celery import shared_task
+
+from sendings import services
+from sendings.models import ContactImport
+
+
+@shared_task(ignore_result=True)
+def contact_import_run_task(contact_import_id: int) -> None:
+    """Import an uploaded CSV; a no-op if the import is gone or already started."""
+    pending = ContactImport.objects.filter(
+        pk=contact_import_id, status=ContactImport.Status.PENDING
+    ).exists()
+    if not pending:
+        return
+    services.contact_import_run(contact_import_id=contact_import_id)
