@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from batches import services as batch_services
+from config.celery import app as celery_app
 from sendings import services as sending_services
 from sendings.models import Membership
 from support import services as support_services
@@ -73,6 +74,16 @@ def _invariants_after_every_service_call(request, monkeypatch):
         for name in names:
             monkeypatch.setattr(module, name, checked(getattr(module, name)))
     yield
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks queued on commit run right away, in the test's thread."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture(autouse=True)

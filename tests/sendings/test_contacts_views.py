@@ -8,7 +8,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from config.celery import app as celery_app
 from sendings import services
 from sendings.models import Contact, ContactImport, ContactList, ListMembership
 from tests.factories import ContactFactory, ContactListFactory, contact_list_with
@@ -30,16 +29,6 @@ def as_persona(client, persona, request):
     if persona != "anonymous":
         client.force_login(request.getfixturevalue(persona))
     return client
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks queued on commit run right away, in the test's thread."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import pytest
 
-from config.celery import app as celery_app
 from sendings.models import Sending
 from tests.sendings.conftest import sending_in
 
@@ -13,16 +12,6 @@ def mail(settings):
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     settings.SUPPORT_EMAIL = "soporte@example.com"
     settings.SITE_URL = "https://dashboard.example.com"
-
-
-@pytest.fixture
-def eager_tasks():
-    """Tasks queued on commit run right away, in the test's thread."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture
