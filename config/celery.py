@@ -28,6 +28,11 @@ def _beat_schedule(sender, **kwargs):
             "schedule": settings.RECOVERY_INTERVAL_SECONDS,
             "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
         },
+        "recover-contact-imports": {
+            "task": "sendings.tasks.recover_contact_imports",
+            "schedule": settings.RECOVERY_INTERVAL_SECONDS,
+            "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
+        },
     }
 
 

@@ -2,8 +2,10 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -492,6 +494,10 @@ def sending_send_test(*, sending: Sending, addresses: Sequence[str], actor) -> i
 CONTACT_IMPORT_CHUNK_SIZE = 5_000
 # The import page shows the first errors; invalid_count keeps the full number.
 CONTACT_IMPORT_ERRORS_KEPT = 100
+# A running import refreshes this cache key with each chunk; without it, its worker died.
+CONTACT_IMPORT_ALIVE = "contact-import-alive:"
+# A pending import nobody picked up for this long has lost its task: it is queued again.
+CONTACT_IMPORT_REQUEUE_AFTER = timedelta(minutes=2)
 
 
 def _list_name_refuse_if_taken(*, subaccount_id: int, name: str, exclude_pk=None) -> None:
@@ -606,6 +612,44 @@ def _contacts_merge_chunk(
     return len(rows) - existing, existing
 
 
+def _contact_import_alive(contact_import_id: int) -> None:
+    cache.set(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}", 1, settings.CLAIM_TIMEOUT_SECONDS)
+
+
+def contact_imports_recover(*, now: datetime | None = None) -> list[int]:
+    """Queue again the imports no worker is on; returns their ids.
+
+    A running import whose worker stopped refreshing its heartbeat for CLAIM_TIMEOUT_SECONDS
+    (killed mid-import) goes back to pending and resumes after its last committed chunk. A
+    pending import older than CONTACT_IMPORT_REQUEUE_AFTER lost its task (a broker outage at
+    upload): it is queued again, at most once per that interval, so a busy queue does not fill
+    up with copies. Either way the import runs once: the task claims it pending -> running.
+    """
+    from sendings.tasks import contact_import_run_task  # tasks import this module
+
+    now = now or timezone.now()
+    requeued = []
+    running = ContactImport.objects.filter(status=ContactImport.Status.RUNNING)
+    for contact_import_id in running.values_list("pk", flat=True):
+        if cache.get(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}") is not None:
+            continue
+        if running.filter(pk=contact_import_id).update(status=ContactImport.Status.PENDING):
+            requeued.append(contact_import_id)
+    waiting = ContactImport.objects.filter(
+        status=ContactImport.Status.PENDING, created_at__lt=now - CONTACT_IMPORT_REQUEUE_AFTER
+    ).exclude(pk__in=requeued)
+    for contact_import_id in waiting.values_list("pk", flat=True):
+        if cache.add(
+            f"contact-import-requeued:{contact_import_id}",
+            1,
+            CONTACT_IMPORT_REQUEUE_AFTER.total_seconds(),
+        ):
+            requeued.append(contact_import_id)
+    for contact_import_id in requeued:
+        transaction.on_commit(lambda pk=contact_import_id: contact_import_run_task.delay(pk))
+    return requeued
+
+
 def _contact_import_fail(contact_import_id: int, message: str) -> None:
     ContactImport.objects.filter(pk=contact_import_id).update(
         status=ContactImport.Status.FAILED,
@@ -621,16 +665,18 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport | None:
     Runs at most once per import: it starts by moving the row from pending to running with a
     conditional UPDATE, and returns without doing anything if that changed no row (a retried or
     duplicated task). Each chunk of CONTACT_IMPORT_CHUNK_SIZE contacts commits with the progress
-    counters, so a page polling the import sees them move. A file that cannot be read fails the
-    import with a message for the user and imports nothing; a failure halfway keeps the chunks
-    already committed (importing the file again merges, it never duplicates). The upload itself
-    is deleted once read.
+    counters, so a page polling the import sees them move, and an import whose worker was
+    killed resumes after its last committed chunk (contact_imports_recover queues it again).
+    A file that cannot be read fails the import with a message for the user and imports
+    nothing; an error halfway keeps the chunks already committed (importing the file again
+    merges, it never duplicates). The upload itself is deleted once read.
     """
     claimed = ContactImport.objects.filter(
         pk=contact_import_id, status=ContactImport.Status.PENDING
     ).update(status=ContactImport.Status.RUNNING)
     if not claimed:
         return ContactImport.objects.filter(pk=contact_import_id).first()
+    _contact_import_alive(contact_import_id)
     contact_import = ContactImport.objects.get(pk=contact_import_id)
     try:
         parsed = contacts_csv_parse(bytes(contact_import.content))
@@ -639,22 +685,33 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport | None:
         contact_import.refresh_from_db()
         return contact_import
     try:
-        progress = {
-            "total_rows": parsed.total_rows,
-            # Invalid and repeated rows are done with once the file is read.
-            "processed_rows": parsed.invalid_rows + parsed.duplicate_rows,
-            "invalid_count": parsed.invalid_rows,
-            "created_count": 0,
-            "updated_count": 0,
-        }
-        ContactImport.objects.filter(pk=contact_import_id).update(
-            errors=[
-                {"line": error.line, "reason": error.reason}
-                for error in parsed.errors[:CONTACT_IMPORT_ERRORS_KEPT]
-            ],
-            **progress,
-        )
-        rows = list(parsed.contacts.items())
+        # Invalid and repeated rows are done with once the file is read.
+        skipped = parsed.invalid_rows + parsed.duplicate_rows
+        if contact_import.total_rows:  # resumed: the file was read, some chunks committed
+            progress = {
+                "total_rows": contact_import.total_rows,
+                "processed_rows": contact_import.processed_rows,
+                "invalid_count": contact_import.invalid_count,
+                "created_count": contact_import.created_count,
+                "updated_count": contact_import.updated_count,
+            }
+        else:
+            progress = {
+                "total_rows": parsed.total_rows,
+                "processed_rows": skipped,
+                "invalid_count": parsed.invalid_rows,
+                "created_count": 0,
+                "updated_count": 0,
+            }
+            ContactImport.objects.filter(pk=contact_import_id).update(
+                errors=[
+                    {"line": error.line, "reason": error.reason}
+                    for error in parsed.errors[:CONTACT_IMPORT_ERRORS_KEPT]
+                ],
+                **progress,
+            )
+        # Contacts keep the file's order, so the committed chunks are a prefix of them.
+        rows = list(parsed.contacts.items())[progress["processed_rows"] - skipped :]
         for start in range(0, len(rows), CONTACT_IMPORT_CHUNK_SIZE):
             chunk = rows[start : start + CONTACT_IMPORT_CHUNK_SIZE]
             with transaction.atomic():
@@ -667,6 +724,7 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport | None:
                 progress["updated_count"] += updated
                 progress["processed_rows"] += len(chunk)
                 ContactImport.objects.filter(pk=contact_import_id).update(**progress)
+            _contact_import_alive(contact_import_id)
     except Exception:
         _contact_import_fail(
             contact_import_id,

@@ -1,9 +1,13 @@
 """Celery tasks: thin. Each takes ids, and a service does the work."""
 
+import logging
+
 from celery import shared_task
 
 from sendings import services
 from sendings.models import ContactImport
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -15,3 +19,11 @@ def contact_import_run_task(contact_import_id: int) -> None:
     if not pending:
         return
     services.contact_import_run(contact_import_id=contact_import_id)
+
+
+@shared_task(ignore_result=True)
+def recover_contact_imports() -> None:
+    """Beat: imports whose worker died, or whose task was lost, are queued again."""
+    requeued = services.contact_imports_recover()
+    if requeued:
+        log.warning("Contact imports queued again: %s", ", ".join(map(str, requeued)))

@@ -5,9 +5,11 @@ are the ones the import page shows.
 """
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
+from django.utils import timezone
 
 from sendings import services
 from sendings.csv_import import CsvFileError, contacts_csv_parse
@@ -263,6 +265,69 @@ def test_a_crash_halfway_fails_the_import_and_keeps_what_was_committed(monkeypat
     again = run_import(contact_list, content)
     assert (again.created_count, again.updated_count) == (3, 2)
     assert len(list_emails(contact_list)) == 5
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: nothing in the import catches it, as nothing survives a SIGKILL."""
+
+
+def test_an_import_whose_worker_died_resumes_after_its_last_chunk(
+    monkeypatch, contact_list, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "CONTACT_IMPORT_CHUNK_SIZE", 2)
+    merge = services._contacts_merge_chunk
+    chunks = []
+
+    def killed_at_third_chunk(**kwargs):
+        chunks.append([email for email, _ in kwargs["rows"]])
+        if len(chunks) == 3:
+            raise WorkerKilled  # before the chunk's transaction writes anything
+        return merge(**kwargs)
+
+    monkeypatch.setattr(services, "_contacts_merge_chunk", killed_at_third_chunk)
+    content = b"email\nbad\np0@example.com\n" + b"".join(
+        b"p%d@example.com\n" % i for i in range(7)
+    )  # one invalid row, one repeated, 7 contacts
+    with pytest.raises(WorkerKilled):
+        run_import(contact_list, content)
+    stuck = ContactImport.objects.get()
+    assert (stuck.status, stuck.processed_rows, stuck.created_count) == ("running", 6, 4)
+
+    # While its heartbeat lasts, the import is left alone; once it expires, it is queued again.
+    assert services.contact_imports_recover() == []
+    cache.delete(f"{services.CONTACT_IMPORT_ALIVE}{stuck.pk}")
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.contact_imports_recover() == [stuck.pk]
+    assert ContactImport.objects.get().status == "pending"
+    contact_import_run_task(stuck.pk)  # what the queued task does
+
+    done = ContactImport.objects.get()
+    assert len(queued) == 1
+    assert (done.status, done.total_rows, done.processed_rows) == ("done", 9, 9)
+    assert (done.created_count, done.updated_count, done.invalid_count) == (7, 0, 1)
+    assert len(list_emails(contact_list)) == 7
+    # After the restart the import went on from the third chunk; the first two were not redone.
+    assert chunks == [
+        ["p0@example.com", "p1@example.com"],
+        ["p2@example.com", "p3@example.com"],
+        ["p4@example.com", "p5@example.com"],  # killed
+        ["p4@example.com", "p5@example.com"],
+        ["p6@example.com"],
+    ]
+
+
+def test_a_pending_import_whose_task_was_lost_is_queued_again_once(
+    contact_list, django_capture_on_commit_callbacks
+):
+    contact_import = services.contact_import_create(
+        contact_list=contact_list, file_name="a.csv", content=b"a@example.com\n", actor=None
+    )
+    assert services.contact_imports_recover() == []  # young: its task is probably queued
+    later = timezone.now() + services.CONTACT_IMPORT_REQUEUE_AFTER + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.contact_imports_recover(now=later) == [contact_import.pk]
+        assert services.contact_imports_recover(now=later) == []  # not twice in a row
+    assert len(queued) == 1
 
 
 def test_100000_rows_import_in_under_30_seconds(subaccount, contact_list):
