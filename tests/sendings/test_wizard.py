@@ -435,7 +435,7 @@ def test_send_in_batches(as_marketer, draft):
             "Batch 2: A batch needs at least 1 contact.",
         ),
         (
-            [("2026-12-01", "09:00", 1)] * 0 + [(f"2026-12-0{d}", "09:00", 1) for d in range(1, 8)],
+            [(f"2026-12-0{day}", "09:00", 1) for day in range(1, 8)],
             "7 batches for 6 contacts: every batch needs at least one contact.",
         ),
         (
