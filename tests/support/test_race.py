@@ -51,7 +51,7 @@ def test_stop_against_the_batch_finishing_ends_stopped_or_too_late_never_both(
     for _ in range(ROUNDS):
         sending, batch_id, last_id = almost_sent(subaccount)
         ticket, _ = services.ticket_file(sending=sending, requester=marketer)
-        delay = random.uniform(0, 0.008)
+        delay = random.uniform(0, 0.02)
 
         stopped, finished = run_together(
             lambda t=ticket, d=delay: stop_after(d, t, support_user),
