@@ -170,6 +170,26 @@ MIN_ROWS = 2
 MAX_ROWS = MAX_BATCHES
 
 
+def date_field(label: str) -> forms.DateField:
+    """A date as the browser's date input sends it (YYYY-MM-DD)."""
+    return forms.DateField(
+        label=label,
+        required=False,
+        input_formats=DATE_FIELD.input_formats,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+
+def time_field(label: str) -> forms.TimeField:
+    """A time as the browser's time input sends it (HH:MM, or HH:MM:SS)."""
+    return forms.TimeField(
+        label=label,
+        required=False,
+        input_formats=TIME_FIELD.input_formats,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+
+
 def local_datetime(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
     """`day` at `at` on the clocks of `zone`, as an aware datetime.
 
@@ -204,31 +224,11 @@ class SendingScheduleForm(WizardStepForm):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose when to send."},
     )
-    date = forms.DateField(
-        label="Date",
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    time = forms.TimeField(
-        label="Time",
-        required=False,
-        input_formats=["%H:%M", "%H:%M:%S"],
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
+    date = date_field("Date")
+    time = time_field("Time")
     split_count = forms.IntegerField(label="Number of batches", required=False, min_value=2)
-    split_date = forms.DateField(
-        label="First batch on",
-        required=False,
-        input_formats=["%Y-%m-%d"],
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-    split_time = forms.TimeField(
-        label="at",
-        required=False,
-        input_formats=["%H:%M", "%H:%M:%S"],
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-    )
+    split_date = date_field("First batch on")
+    split_time = time_field("at")
     split_every = forms.IntegerField(
         label="One batch every", required=False, min_value=1, max_value=10_000
     )

@@ -11,6 +11,7 @@ from sendings.models import Sending, Subaccount
 from tests.factories import SendingFactory, scheduled_sending
 
 STATUSES = ["draft", "scheduled", "sending", "sent", "canceled"]
+PERSONAS = ["marketer", "viewer", "outsider", "anonymous"]
 
 
 def _start(batch: Batch) -> None:
@@ -57,3 +58,16 @@ def status(request) -> str:
 @pytest.fixture
 def any_sending(status, subaccount) -> Sending:
     return sending_in(status, subaccount, name=f"Campaign {status}")
+
+
+@pytest.fixture(params=PERSONAS)
+def persona(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def as_persona(client, persona, request):
+    """A client logged in as the persona (anonymous: not logged in)."""
+    if persona != "anonymous":
+        client.force_login(request.getfixturevalue(persona))
+    return client

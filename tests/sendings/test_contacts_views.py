@@ -15,20 +15,7 @@ from tests.workers import WorkerPool, broker_flush, database_url, wait_for
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = ["marketer", "viewer", "outsider", "anonymous"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture(params=PERSONAS)
-def persona(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def as_persona(client, persona, request):
-    if persona != "anonymous":
-        client.force_login(request.getfixturevalue(persona))
-    return client
 
 
 @pytest.fixture

@@ -17,23 +17,9 @@ from tests.sendings.conftest import STATUSES, sending_in
 
 pytestmark = pytest.mark.django_db
 
-PERSONAS = ["marketer", "viewer", "outsider", "anonymous"]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 BADGE = {"draft": "Draft", "scheduled": "Scheduled", "sending": "Sending", "sent": "Sent",
          "canceled": "Canceled"}  # fmt: skip
-
-
-@pytest.fixture(params=PERSONAS)
-def persona(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def as_persona(client, persona, request):
-    """A client logged in as the persona (anonymous: not logged in)."""
-    if persona != "anonymous":
-        client.force_login(request.getfixturevalue(persona))
-    return client
 
 
 def html(response) -> str:

@@ -24,7 +24,3 @@ def stoppable(settings):
 def in_progress(subaccount, stoppable) -> Sending:
     """6 contacts in 3 batches: batch 1 sending with 1 of 2 sent, batches 2 and 3 scheduled."""
     return sending_in("sending", subaccount, name="Black Friday")
-
-
-# Real worker processes and the SMTP sink, as the dispatcher's own end-to-end tests use them.
-from tests.batches.conftest import sink, workers  # noqa: E402, F401
