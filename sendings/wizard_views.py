@@ -8,6 +8,7 @@ Draft cannot be edited: its pages send the user to its detail page.
 """
 
 from dataclasses import dataclass
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -93,6 +94,22 @@ def _not_a_draft(request: HttpRequest, sending: Sending, message: str = "") -> H
         "it can't be edited. Duplicate it to start a new sending from it.",
     )
     return redirect("sending_detail", identifier=sending.identifier)
+
+
+def draft_step(view):
+    """A wizard page of one Draft: log in first; 404 for outsiders, 403 for viewers; a sending
+    that is no longer a Draft sends the user to its detail page."""
+
+    @login_required
+    @require_http_methods(["GET", "POST"])
+    @wraps(view)
+    def wrapper(request: HttpRequest, identifier: str) -> HttpResponse:
+        sending, membership = _editable(request, identifier)
+        if sending.status != SendingStatus.DRAFT:
+            return _not_a_draft(request, sending)
+        return view(request, sending, membership)
+
+    return wrapper
 
 
 def _steps(sending: Sending | None, current: Step) -> list[dict]:
@@ -205,12 +222,8 @@ def sending_edit(request: HttpRequest, identifier: str) -> HttpResponse:
     return redirect(DETAILS.url(sending))
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wizard_details(request: HttpRequest, identifier: str) -> HttpResponse:
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
+@draft_step
+def wizard_details(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     if request.method == "POST":
         form = SendingDetailsForm(request.POST, lenient=_going_back(request))
         if form.is_valid():
@@ -223,13 +236,9 @@ def wizard_details(request: HttpRequest, identifier: str) -> HttpResponse:
 # --- Step 2: Design ------------------------------------------------------------------------------
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
 @csp_override(DESIGN_CSP)
-def wizard_design(request: HttpRequest, identifier: str) -> HttpResponse:
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
+@draft_step
+def wizard_design(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     if request.method == "POST":
         form = SendingDesignForm(request.POST, lenient=_going_back(request))
         if form.is_valid():
@@ -244,13 +253,9 @@ def wizard_design(request: HttpRequest, identifier: str) -> HttpResponse:
 # --- Step 3: Text version ------------------------------------------------------------------------
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wizard_text(request: HttpRequest, identifier: str) -> HttpResponse:
+@draft_step
+def wizard_text(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     """The text version: generated from the HTML while it is empty (shown, saved by Next)."""
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
     generated = False
     if request.method == "POST" and request.POST.get("nav") == "regenerate":
         generated = True
@@ -270,13 +275,9 @@ def wizard_text(request: HttpRequest, identifier: str) -> HttpResponse:
 # --- Step 4: Test --------------------------------------------------------------------------------
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wizard_test(request: HttpRequest, identifier: str) -> HttpResponse:
+@draft_step
+def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     """Send the sending as it stands to a few addresses; Back and Next only move on."""
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
     status = 200
     if request.method == "POST" and request.POST.get("nav") in ("back", "next"):
         return _go(request, sending, TEST)
@@ -302,12 +303,8 @@ def wizard_test(request: HttpRequest, identifier: str) -> HttpResponse:
 # --- Step 5: Contacts ----------------------------------------------------------------------------
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wizard_contacts(request: HttpRequest, identifier: str) -> HttpResponse:
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
+@draft_step
+def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     subaccount = membership.subaccount
     if request.method == "POST":
         form = SendingContactsForm(
@@ -365,14 +362,10 @@ def _rows_changed(request: HttpRequest) -> list[dict] | None:
     return None
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wizard_schedule(request: HttpRequest, identifier: str) -> HttpResponse:
+@draft_step
+def wizard_schedule(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
     """When to send, and Confirm. Adding or removing a batch row saves what was typed and
     shows the form again (the fragment for htmx); Confirm saves only if it succeeds."""
-    sending, membership = _editable(request, identifier)
-    if sending.status != SendingStatus.DRAFT:
-        return _not_a_draft(request, sending)
     status, missing = 200, []
     if request.method == "GET":
         draft = sending.schedule_draft or {}
