@@ -67,7 +67,8 @@ class Ticket(models.Model):
             case self.Status.OPEN:
                 return "Cancellation requested: support has been asked to stop it."
             case self.Status.STOPPED:
-                return f"Stopped by support: {self.received_phrase}."
+                # A note when someone else canceled what was left before support acted.
+                return f"{self.outcome_note or 'Stopped by support'}: {self.received_phrase}."
             case self.Status.DECLINED:
                 return f"Cancellation declined: {self.outcome_note}"
             case _:

@@ -166,6 +166,8 @@ def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
     else:
         ticket.status = Ticket.Status.STOPPED
         ticket.handled_by = actor
+        who = actor.get_username() if actor is not None else "the system"
+        ticket.outcome_note = f"Canceled by {who} before support acted"
         ticket.received_at_stop = Sending.objects.values_list("sent_count", flat=True).get(
             pk=sending.pk
         )

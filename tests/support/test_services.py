@@ -263,3 +263,6 @@ def test_canceling_the_batches_left_between_two_batches_fulfils_the_request(
     sending_services.sending_cancel(sending=in_progress, actor=marketer)
     ticket.refresh_from_db()
     assert (ticket.status, ticket.handled_by, ticket.received_at_stop) == ("stopped", marketer, 2)
+    assert ticket.outcome_for_requester == (
+        "Canceled by marketer before support acted: 2 of 6 contacts had received it."
+    )
