@@ -88,3 +88,8 @@ def test_support_pages_have_no_axe_violations(
         if problems := violations(page):
             found[url] = problems
     assert found == {}
+
+
+def test_the_login_page_has_no_axe_violations(page, live_server):
+    page.goto(live_server.url + reverse("login"))
+    assert violations(page) == []
