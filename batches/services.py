@@ -12,7 +12,7 @@ from django.utils import timezone
 from batches.halt import halt_announce, halt_pending
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
-from sendings.models import Sending, SendingEvent
+from sendings.models import Contact, Sending, SendingEvent
 from sendings.transitions import (
     batch_lock,
     event_record,
@@ -110,14 +110,33 @@ def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
         batch.status = BatchStatus.SENDING
         batch.started_at = now
         batch.save(update_fields=["status", "started_at"])
+        left_out = _unsubscribed_leave_out(sending=sending, batch=batch)
         sending_status_refresh(sending=sending, batches=batches, now=now)
+        message = f"Batch {batch.number} started with {batch.recipient_count} contacts."
+        if left_out:
+            message += f" {left_out} who unsubscribed since the confirmation were left out."
         event_record(
-            sending=sending,
-            kind=SendingEvent.Kind.BATCH_STARTED,
-            batch=batch,
-            message=f"Batch {batch.number} started with {batch.recipient_count} contacts.",
+            sending=sending, kind=SendingEvent.Kind.BATCH_STARTED, batch=batch, message=message
         )
     return True
+
+
+def _unsubscribed_leave_out(*, sending: Sending, batch: Batch) -> int:
+    """Cancel the batch's recipients whose contact unsubscribed after the snapshot was taken.
+
+    The audience was fixed at confirmation; someone who unsubscribed since must not get the
+    message days later. Probed from the (few) unsubscribed contacts through the recipient's
+    contact index. Counted as canceled, so the counts still add up.
+    """
+    unsubscribed = Contact.objects.filter(subaccount_id=sending.subaccount_id, unsubscribed=True)
+    left_out = Recipient.objects.filter(
+        batch=batch, status=RecipientStatus.PENDING, contact__in=unsubscribed
+    ).update(status=RecipientStatus.CANCELED)
+    if left_out:
+        counter = {"canceled_count": F("canceled_count") + left_out}
+        Batch.objects.filter(pk=batch.pk).update(**counter)
+        Sending.objects.filter(pk=sending.pk).update(**counter)
+    return left_out
 
 
 def batch_finish(*, batch_id: int) -> bool:

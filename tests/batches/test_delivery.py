@@ -33,6 +33,28 @@ def use_backend(settings, path: str) -> None:
     settings.MAILERS = {"default": {"BACKEND": path}}
 
 
+def test_contacts_who_unsubscribed_after_the_confirmation_are_left_out(subaccount):
+    sending = due_now(subaccount, contacts=5)
+    gone = Recipient.objects.filter(sending=sending).order_by("id")[:2]
+    gone_emails = {r.email for r in gone}
+    Contact.objects.filter(email__in=gone_emails).update(unsubscribed=True)
+
+    batch = started(sending)
+    delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
+
+    delivered = {m.to[0].split("<")[-1].rstrip(">") for m in mail.outbox}
+    assert len(delivered) == 3 and not delivered & gone_emails
+    batch.refresh_from_db()
+    sending.refresh_from_db()
+    assert (batch.status, batch.sent_count, batch.canceled_count) == ("sent", 3, 2)
+    assert (sending.sent_count, sending.canceled_count) == (3, 2)
+    assert set(
+        Recipient.objects.filter(email__in=gone_emails).values_list("status", flat=True)
+    ) == {"canceled"}
+    started_event = sending.events.get(kind="batch_started")
+    assert "2 who unsubscribed since the confirmation were left out" in started_event.message
+
+
 def test_each_recipient_gets_one_personalized_message(subaccount):
     sending = due_now(subaccount, contacts=5)
     Contact.objects.filter(email__startswith=f"l{sending.lists.get().pk}-0@").update(
