@@ -125,12 +125,20 @@ def _unsubscribed_leave_out(*, sending: Sending, batch: Batch) -> int:
     """Cancel the batch's recipients whose contact unsubscribed after the snapshot was taken.
 
     The audience was fixed at confirmation; someone who unsubscribed since must not get the
-    message days later. Probed from the (few) unsubscribed contacts through the recipient's
-    contact index. Counted as canceled, so the counts still add up.
+    message days later. Only contacts unsubscribed since the confirmation can be in the
+    snapshot: usually none, found through a small partial index, so a start costs nothing
+    more. Counted as canceled, so the counts still add up.
     """
-    unsubscribed = Contact.objects.filter(subaccount_id=sending.subaccount_id, unsubscribed=True)
+    since = Q(unsubscribed_at__gte=sending.confirmed_at) | Q(unsubscribed_at__isnull=True)
+    contact_ids = list(
+        Contact.objects.filter(since, subaccount_id=sending.subaccount_id, unsubscribed=True)
+        .values_list("pk", flat=True)
+        .order_by()
+    )
+    if not contact_ids:
+        return 0
     left_out = Recipient.objects.filter(
-        batch=batch, status=RecipientStatus.PENDING, contact__in=unsubscribed
+        batch=batch, status=RecipientStatus.PENDING, contact_id__in=contact_ids
     ).update(status=RecipientStatus.CANCELED)
     if left_out:
         counter = {"canceled_count": F("canceled_count") + left_out}

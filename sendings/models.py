@@ -103,6 +103,14 @@ class Contact(models.Model):
             # Emails are stored lower-cased, so uniqueness is case-insensitive.
             models.CheckConstraint(condition=Q(email=Lower("email")), name="contact_email_lower"),
         ]
+        indexes = [
+            # Who unsubscribed lately: a batch starting leaves them out (batches.services).
+            models.Index(
+                fields=["subaccount", "unsubscribed_at"],
+                condition=Q(unsubscribed=True),
+                name="contact_unsubscribed_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
