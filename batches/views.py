@@ -1,6 +1,5 @@
 """The batches of a sending: the eye button's dialog (or page) and canceling one batch."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -35,7 +34,6 @@ def _context(request: HttpRequest, sending, membership, *, in_dialog: bool) -> d
         "in_dialog": in_dialog,
         "list_url": return_url(request, sending),
         "next_url": request.get_full_path(),
-        "support_email": settings.SUPPORT_EMAIL,
     }
 
 

@@ -45,7 +45,6 @@ def _key(sending: Sending, context: dict) -> str:
         getattr(sending, "ticket_note", None),
         context["can_act"],
         context["next_url"],
-        context["support_email"],
         timezone.get_current_timezone_name(),
     )
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()

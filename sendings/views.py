@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -98,7 +97,6 @@ def row_context(request: HttpRequest, sending: Sending, membership: Membership) 
         "in_list": True,
         "next_url": return_url(request, sending),
         "sendings_url": sendings_url(),
-        "support_email": settings.SUPPORT_EMAIL,
     }
 
 
@@ -221,7 +219,6 @@ def sending_list(request: HttpRequest, subaccount_id: int) -> HttpResponse:
         "next_page_url": base + _query(params, page=page.number + 1),
         "next_url": request.get_full_path(),
         "sendings_url": sendings_url(),
-        "support_email": settings.SUPPORT_EMAIL,
     }
     template = LIST_TEMPLATE
     if request.htmx and not request.htmx.history_restore_request:
@@ -260,7 +257,6 @@ def sending_detail(request: HttpRequest, identifier: str) -> HttpResponse:
         "lists": list(sending.lists.order_by("name").values_list("name", flat=True)),
         "next_url": request.get_full_path(),
         "sendings_url": sendings_url(),
-        "support_email": settings.SUPPORT_EMAIL,
     }
     return render_in_zone(request, "sendings/sending_detail.html", context, subaccount)
 
@@ -285,7 +281,6 @@ def sending_cancel(request: HttpRequest, identifier: str) -> HttpResponse:
             "in_list": bool(request.htmx),
             "next_url": back,
             "sendings_url": sendings_url(),
-            "support_email": settings.SUPPORT_EMAIL,
         }
         if request.htmx and not request.htmx.history_restore_request:
             template = LIST_TEMPLATE + "#confirm"  # the list's shared confirmation dialog
