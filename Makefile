@@ -5,6 +5,7 @@
 #   make PYTHON=/path/to/python3.12 ...   use that interpreter for .venv
 #   make test PYTEST_ARGS='-k cancel -x'  extra pytest arguments
 #   make bench BENCH=confirm               one benchmark (default: all of tests/bench)
+#   make lock [UPGRADE=1]                  re-resolve uv.lock + requirements.lock (with uv)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,6 +14,13 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 PY     := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
+LOCK   := requirements.lock
+
+# uv is only needed by `make lock`; installing the lock needs nothing but pip. Pinned so a
+# re-lock does not change with whatever uv is newest; it lives in build/ (gitignored).
+UV_VERSION := 0.13.8
+UV_DIR     := build/uv-$(UV_VERSION)
+UV         := $(UV_DIR)/bin/uv
 
 # Empty unless given on the command line or in the environment; then scripts/find-python
 # picks the interpreter (python3 here is 3.11, Django 6 needs >= 3.12).
@@ -23,7 +31,7 @@ PYTEST_ARGS ?=
 # DATABASE_URL / CELERY_BROKER_URL pass through from the environment untouched.
 export DEBUG ?= true
 
-.PHONY: help venv run test lint fmt migrate seed reset-demo bench clean
+.PHONY: help venv lock run test lint fmt migrate seed reset-demo bench clean
 
 help:
 	@echo "make run         start the app with demo data on http://127.0.0.1:8000"
@@ -31,13 +39,18 @@ help:
 	@echo "make lint | fmt  ruff check / ruff format"
 	@echo "make migrate | seed | reset-demo   local database chores (var/)"
 	@echo "make bench       benchmarks in tests/bench (throwaway PostgreSQL and Redis)"
+	@echo "make lock        after editing dependencies in pyproject.toml: re-resolve uv.lock and"
+	@echo "                 requirements.lock (UPGRADE=1: everything to the newest allowed version)"
 	@echo "make venv | clean"
 
 venv: $(STAMP)
 
-# Reinstall only when pyproject.toml changes (the stamp is older than it). A .venv left
-# over from a too-old or vanished interpreter is rebuilt from scratch rather than patched.
-$(STAMP): pyproject.toml
+# .venv holds exactly what requirements.lock pins (every version and hash, runtime + dev,
+# exported from uv.lock), then the project itself, editable and without dependencies.
+# Reinstall only when pyproject.toml or the lock changes (the stamp is older than them);
+# packages the lock no longer lists are uninstalled. A .venv left over from a too-old or
+# vanished interpreter is rebuilt from scratch rather than patched.
+$(STAMP): pyproject.toml $(LOCK)
 	@set -euo pipefail; \
 	py='$(PYTHON)'; \
 	if [ -z "$$py" ]; then py="$$(scripts/find-python)"; fi; \
@@ -50,9 +63,41 @@ $(STAMP): pyproject.toml
 	if [ ! -x $(PY) ]; then \
 	    echo "Creating $(VENV) with $$py ($$("$$py" -V))"; "$$py" -m venv $(VENV); \
 	fi; \
-	echo "Installing dependencies into $(VENV) (pip install -e '.[dev]') ..."; \
-	$(VENV)/bin/pip install --quiet -e '.[dev]'; \
+	echo "Installing the locked dependencies into $(VENV) (pip install --require-hashes -r $(LOCK)) ..."; \
+	$(VENV)/bin/pip install --quiet --require-hashes -r $(LOCK); \
+	names() { sed -En 's/^([A-Za-z0-9][A-Za-z0-9._-]*) *(==| @ ).*/\1/p' | tr 'A-Z_.' 'a-z--' | sort -u; }; \
+	stale=$$(comm -23 <($(VENV)/bin/pip freeze --exclude-editable | names) <(names < $(LOCK))); \
+	if [ -n "$$stale" ]; then \
+	    echo "Uninstalling what $(LOCK) no longer lists:" $$stale; \
+	    $(VENV)/bin/pip uninstall --quiet --yes $$stale; \
+	fi; \
+	$(VENV)/bin/pip install --quiet --no-deps -e .; \
+	if ! $(VENV)/bin/pip check >/dev/null; then \
+	    $(VENV)/bin/pip check >&2 || true; \
+	    echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'." >&2; exit 1; \
+	fi; \
 	touch $(STAMP)
+
+# Re-resolve after pyproject.toml changes: uv.lock (universal: every platform, Python >= 3.12)
+# keeps the versions it has unless pyproject.toml rules them out, or UPGRADE=1 is given; then
+# requirements.lock is exported from it (its time kept when nothing changed, so .venv is not
+# reinstalled for nothing), and .venv is brought in line.
+lock:
+	@set -euo pipefail; \
+	py='$(PYTHON)'; \
+	if [ -z "$$py" ]; then py="$$(scripts/find-python)"; fi; \
+	if [ ! -x $(UV) ]; then \
+	    echo "Installing uv $(UV_VERSION) into $(UV_DIR) ..."; \
+	    rm -rf $(UV_DIR); "$$py" -m venv $(UV_DIR); \
+	    $(UV_DIR)/bin/pip install --quiet uv==$(UV_VERSION); \
+	fi; \
+	export UV_PYTHON_DOWNLOADS=never; \
+	$(UV) lock --python "$$py" $(if $(filter-out 0,$(UPGRADE)),--upgrade); \
+	before=$$(mktemp); trap 'rm -f "$$before"' EXIT; \
+	if [ -f $(LOCK) ]; then cp -p $(LOCK) "$$before"; fi; \
+	$(UV) export --quiet --frozen --extra dev --no-emit-project --format requirements-txt -o $(LOCK); \
+	if cmp -s "$$before" $(LOCK); then touch -r "$$before" $(LOCK); fi
+	@$(MAKE) --no-print-directory venv
 
 # Web server in the foreground, Celery worker with embedded beat in the background.
 # The worker is stopped when the web server ends (Ctrl-C included): background jobs of
