@@ -6,9 +6,8 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from batches import services as batch_services
-from batches.models import Batch, BatchStatus, Recipient
-from sendings.admin_cancel import cancel_each_and_report
-from sendings.admin_readonly import ReadOnlyAdminMixin
+from batches.models import Batch, Recipient
+from sendings.admin.helpers import ReadOnlyAdminMixin, each_and_report
 
 
 def _batch_label(batch: Batch) -> str:
@@ -73,14 +72,14 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     def cancel_selected_batches(self, request, queryset):
         """Cancel each batch through the service; report, per batch, what happened."""
-        cancel_each_and_report(
+        each_and_report(
             self,
             request,
             queryset.select_related("sending").order_by("sending_id", "number"),
-            is_canceled=lambda batch: batch.status == BatchStatus.CANCELED,
-            cancel=lambda batch: batch_services.batch_cancel(batch=batch, actor=request.user),
+            verb="canceled",
+            act=lambda batch: batch_services.batch_cancel(batch=batch, actor=request.user),
             label=_batch_label,
-            identifier=lambda batch: batch.sending.identifier,
+            refused_suffix=lambda batch: batch.sending.identifier,
         )
 
 

@@ -11,6 +11,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import signature
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +23,9 @@ from sendings.exceptions import DomainError
 
 # One tick looks at no more than this many batches; the next tick takes the rest.
 DUE_PER_TICK = 500
+# Enqueued by name: the tasks module imports this one.
+START_TASK = "batches.tasks.start_batch"
+DELIVER_TASK = "batches.tasks.deliver_batch"
 
 
 def batches_due(*, until: datetime) -> list[tuple[int, datetime]]:
@@ -41,8 +45,6 @@ class TickReport:
 
 def dispatch_due(*, now: datetime | None = None) -> TickReport:
     """Start every due batch; give the ones due before the next tick an exact-time task."""
-    from batches import tasks
-
     now = now or timezone.now()
     horizon = now + timedelta(seconds=settings.DISPATCH_TICK_SECONDS)
     started = scheduled = 0
@@ -50,7 +52,7 @@ def dispatch_due(*, now: datetime | None = None) -> TickReport:
         if scheduled_at <= now:
             started += batch_start_and_deliver(batch_id=batch_id, now=now)
         else:
-            tasks.start_batch.apply_async((batch_id,), eta=scheduled_at)
+            signature(START_TASK, args=(batch_id,)).apply_async(eta=scheduled_at)
             scheduled += 1
     return TickReport(started=started, scheduled=scheduled)
 
@@ -67,10 +69,8 @@ def batch_start_and_deliver(*, batch_id: int, now: datetime | None = None) -> bo
 
 def delivery_enqueue(*, batch_id: int, workers: int = 1, eta: datetime | None = None) -> None:
     """Queue `workers` delivery tasks for a batch; each claims its own chunks."""
-    from batches import tasks
-
     for _ in range(workers):
-        tasks.deliver_batch.apply_async((batch_id,), eta=eta)
+        signature(DELIVER_TASK, args=(batch_id,)).apply_async(eta=eta)
 
 
 @dataclass(frozen=True)

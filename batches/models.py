@@ -72,10 +72,6 @@ class Batch(models.Model):
         return self.status == BatchStatus.SCHEDULED
 
     @property
-    def can_stop(self) -> bool:
-        return self.status == BatchStatus.SENDING
-
-    @property
     def is_finished(self) -> bool:
         return self.status in (BatchStatus.SENT, BatchStatus.CANCELED)
 

@@ -1,6 +1,6 @@
 """Batch and recipient state changes. Each locks the sending row first, then the batch."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,10 +13,10 @@ from batches.halt import halt_announce, halt_pending
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
 from sendings.models import Contact, Sending, SendingEvent
+from sendings.results import Changed
 from sendings.transitions import (
     batch_lock,
     event_record,
-    refuse_if_small,
     sending_lock,
     sending_status_refresh,
 )
@@ -54,39 +54,98 @@ def _batch_in(batches: list[Batch], batch_id: int) -> Batch:
     return next(b for b in batches if b.pk == batch_id)
 
 
-def batch_cancel(*, batch: Batch, actor) -> Batch:
-    """Cancel one scheduled batch (help page, scenario 2). Nobody in it receives the message.
+@dataclass(frozen=True)
+class Closed:
+    """What `batches_close` did: the locked sending and batches, and how many it canceled."""
 
-    Locks the sending, then its batches. Canceling a canceled batch is a no-op; a batch that
-    has started or finished is refused with a DomainError.
+    sending: Sending
+    batches: list[Batch]
+    closed: list[Batch]
+    canceled: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.closed)
+
+
+def batches_close(
+    *,
+    sending_id: int,
+    actor,
+    pick: Callable[[Sending, list[Batch]], list[Batch]],
+    kind: str,
+    describe: Callable[[list[Batch], list[Batch], int], str],
+    event_batch: Callable[[list[Batch]], Batch | None] = lambda closed: None,
+) -> Closed:
+    """The one skeleton of every cancel and stop: lock, pick (or refuse), close, refresh, record.
+
+    Locks the sending, then its batches by number. `pick` sees them locked and returns the
+    batches to close, an empty list when there is nothing left to do (a repeated click: a
+    no-op, nothing recorded), or raises a DomainError to refuse. Each picked batch is closed
+    by `batch_close_locked`, the sending's status is recomputed, and one SendingEvent says
+    `describe(batches, closed, canceled)`.
     """
     with transaction.atomic():
-        sending, batches = sending_lock(batch.sending_id)
-        batch = _batch_in(batches, batch.pk)
-        if batch.status == BatchStatus.CANCELED:
-            return batch
-        if batch.status == BatchStatus.SENDING:
-            raise DomainError(
-                f"Batch {batch.number} of “{sending.name}” is being sent right now and can no "
-                "longer be canceled here. Request an urgent cancellation from support.",
-                code="in_progress",
-            )
-        if batch.status == BatchStatus.SENT:
-            raise DomainError(
-                f"Batch {batch.number} of “{sending.name}” has already been sent.",
-                code="already_sent",
-            )
+        sending, batches = sending_lock(sending_id)
+        closed = pick(sending, batches)
+        if not closed:
+            return Closed(sending=sending, batches=batches, closed=[], canceled=0)
         now = timezone.now()
-        canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+        canceled = sum(
+            batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
+            for batch in closed
+        )
         sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
         event_record(
             sending=sending,
-            kind=SendingEvent.Kind.BATCH_CANCELED,
+            kind=kind,
             actor=actor,
-            batch=batch,
-            message=f"Batch {batch.number} canceled; {canceled} contacts will not receive it.",
+            batch=event_batch(closed),
+            message=describe(batches, closed, canceled),
         )
-    return batch
+    return Closed(sending=sending, batches=batches, closed=closed, canceled=canceled)
+
+
+def _batch_refusal(sending: Sending, batch: Batch) -> DomainError:
+    if batch.status == BatchStatus.SENDING:
+        return DomainError(
+            f"Batch {batch.number} of “{sending.name}” is being sent right now and can no "
+            "longer be canceled here. Request an urgent cancellation from support.",
+            code="in_progress",
+        )
+    return DomainError(
+        f"Batch {batch.number} of “{sending.name}” has already been sent.",
+        code="already_sent",
+    )
+
+
+def batch_cancel(*, batch: Batch, actor) -> Changed[Batch]:
+    """Cancel one scheduled batch. Nobody in it receives the message.
+
+    Locks the sending, then its batches. Canceling a canceled batch is a no-op
+    (`changed` False); a batch that has started or finished is refused with a DomainError.
+    """
+    batch_id = batch.pk
+
+    def pick(sending: Sending, batches: list[Batch]) -> list[Batch]:
+        locked = _batch_in(batches, batch_id)
+        if locked.status == BatchStatus.CANCELED:
+            return []
+        if not locked.can_cancel:
+            raise _batch_refusal(sending, locked)
+        return [locked]
+
+    closed = batches_close(
+        sending_id=batch.sending_id,
+        actor=actor,
+        pick=pick,
+        kind=SendingEvent.Kind.BATCH_CANCELED,
+        describe=lambda batches, closed, canceled: (
+            f"Batch {closed[0].number} canceled; {canceled} contacts will not receive it."
+        ),
+        event_batch=lambda closed: closed[0],
+    )
+    return Changed(_batch_in(closed.batches, batch_id), closed.changed, closed.canceled)
 
 
 def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
@@ -178,42 +237,6 @@ def batch_finish(*, batch_id: int) -> bool:
             ),
         )
     return True
-
-
-def batch_stop(*, batch: Batch, actor) -> Batch:
-    """Stop a batch that is being sent (support only): it becomes canceled.
-
-    Recipients not yet handed to SMTP become canceled. Stopping a canceled batch is a no-op;
-    a batch that is scheduled (cancel it instead) or already sent is refused, and so is a
-    batch of a small sending (under SMALL_SENDING_MAX_RECIPIENTS).
-    """
-    with transaction.atomic():
-        sending, batches = sending_lock(batch.sending_id)
-        batch = _batch_in(batches, batch.pk)
-        if batch.status == BatchStatus.CANCELED:
-            return batch
-        if batch.status == BatchStatus.SCHEDULED:
-            raise DomainError(
-                f"Batch {batch.number} has not started yet; cancel it instead.",
-                code="not_started",
-            )
-        if batch.status == BatchStatus.SENT:
-            raise DomainError(
-                f"Batch {batch.number} has already been sent to every contact.",
-                code="already_sent",
-            )
-        refuse_if_small(sending)
-        now = timezone.now()
-        canceled = batch_close_locked(sending=sending, batch=batch, actor=actor, now=now)
-        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
-        event_record(
-            sending=sending,
-            kind=SendingEvent.Kind.BATCH_STOPPED,
-            actor=actor,
-            batch=batch,
-            message=f"Batch {batch.number} stopped; {canceled} contacts will not receive it.",
-        )
-    return batch
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from batches import services as batch_services
-from batches.models import BatchStatus
+from batches.services import batch_cancel as batch_cancel_service
 from sendings import selectors
-from sendings.views import (
+from sendings.exceptions import DomainError
+from sendings.pages.shell import (
     SENDING_CHANGED,
+    Outcome,
     list_page_url,
-    outcome_of,
     outcome_redirect,
     render_in_zone,
     require_marketer,
@@ -51,7 +51,7 @@ def sending_batches(request: HttpRequest, identifier: str) -> HttpResponse:
 @login_required
 @require_POST
 def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResponse:
-    """Cancel one scheduled batch (help page, scenario 2).
+    """Cancel one scheduled batch.
 
     htmx gets the dialog's batches, fresh, with the message (200, or 409 when refused) and the
     list row out of band; a plain POST is redirected back to `next` with the message.
@@ -59,16 +59,17 @@ def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResp
     sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
     require_marketer(membership)
     batch = selectors.batch_get(sending=sending, number=number)
-    already = batch.status == BatchStatus.CANCELED
-    outcome = outcome_of(
-        lambda: batch_services.batch_cancel(batch=batch, actor=request.user),
-        done=lambda done: (
-            f"Batch {number} was already canceled."
-            if already
-            else f"Batch {number} was canceled; its {done.canceled_count:,} contacts will not "
+    try:
+        result = batch_cancel_service(batch=batch, actor=request.user)
+    except DomainError as error:
+        outcome = Outcome.refusal(error)
+    else:
+        outcome = Outcome.success(
+            f"Batch {number} was canceled; its {result.obj.canceled_count:,} contacts will not "
             "receive the sending."
-        ),
-    )
+            if result.changed
+            else f"Batch {number} was already canceled."
+        )
     if not request.htmx:
         back = safe_next(request, reverse("sending_batches", args=[identifier]))
         return outcome_redirect(request, outcome, back)

@@ -8,6 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("sendings_dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Sub-packages of an app are not found by the default discovery.
+app.autodiscover_tasks(["sendings.contacts"])
 
 
 @app.on_after_configure.connect

@@ -1,212 +1,49 @@
-import zoneinfo
+"""The lifecycle core's models: a Sending and its audit trail.
+
+Tenancy and contacts models live in their sub-packages; they are imported here because this
+is the `sendings` app's models module, where Django looks for the app's models.
+"""
+
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Lower
 from django.utils.safestring import SafeString, mark_safe
 
-from sendings.identifiers import new_account_identifier, new_sending_identifier
+from sendings.contacts.models import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ListMembership,
+)
+from sendings.identifiers import new_sending_identifier
+from sendings.tenancy.models import Account, Membership, Subaccount, validate_time_zone
+
+__all__ = [
+    "Account",
+    "Contact",
+    "ContactImport",
+    "ContactList",
+    "ListMembership",
+    "Membership",
+    "Sending",
+    "SendingEvent",
+    "SendingEventKind",
+    "SendingStatus",
+    "Subaccount",
+    "validate_time_zone",
+]
 
 
-def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known time zone, such as Europe/Madrid.")
+@dataclass(frozen=True)
+class Missing:
+    """Something a draft lacks before it can be confirmed: the field, what it needs (for a
+    sentence "it needs a subject"), and a line saying so (for the wizard's checklist)."""
 
-
-# --- Tenancy ----------------------------------------------------------------------------------
-
-
-class Account(models.Model):
-    name = models.CharField(max_length=200)
-    identifier = models.CharField(
-        max_length=20, unique=True, default=new_account_identifier, editable=False
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Subaccount(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subaccounts")
-    name = models.CharField(max_length=200)
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    send_rate_limit = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        help_text="Most messages a second for this subaccount's sendings; empty is unlimited.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["account__name", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["account", "name"], name="subaccount_name_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.account.name} / {self.name}"
-
-    @property
-    def zone(self) -> zoneinfo.ZoneInfo:
-        return zoneinfo.ZoneInfo(self.time_zone)
-
-
-class Membership(models.Model):
-    class Role(models.TextChoices):
-        MARKETER = "marketer", "Marketer"
-        VIEWER = "viewer", "Viewer"
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "subaccount"], name="membership_unique"),
-            models.CheckConstraint(
-                condition=Q(role__in=["marketer", "viewer"]), name="membership_role_valid"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.subaccount} ({self.role})"
-
-    @property
-    def can_act(self) -> bool:
-        return self.role == self.Role.MARKETER
-
-
-# --- Contacts ---------------------------------------------------------------------------------
-
-
-class Contact(models.Model):
-    subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="contacts")
-    email = models.EmailField(max_length=254)
-    name = models.CharField(max_length=200, blank=True)
-    unsubscribed = models.BooleanField(default=False)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["email"]
-        constraints = [
-            models.UniqueConstraint(fields=["subaccount", "email"], name="contact_email_unique"),
-            # Emails are stored lower-cased, so uniqueness is case-insensitive.
-            models.CheckConstraint(condition=Q(email=Lower("email")), name="contact_email_lower"),
-        ]
-        indexes = [
-            # Who unsubscribed lately: a batch starting leaves them out (batches.services).
-            models.Index(
-                fields=["subaccount", "unsubscribed_at"],
-                condition=Q(unsubscribed=True),
-                name="contact_unsubscribed_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.email
-
-
-class ContactList(models.Model):
-    subaccount = models.ForeignKey(
-        Subaccount, on_delete=models.CASCADE, related_name="contact_lists"
-    )
-    name = models.CharField(max_length=200)
-    contacts = models.ManyToManyField(Contact, through="ListMembership", related_name="lists")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["subaccount", "name"], name="contactlist_name_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ListMembership(models.Model):
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE)
-    # The unique constraint below leads with contact, which serves the audience query's
-    # "is this contact in any chosen list" probe.
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, db_index=False)
-    added_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["contact", "contact_list"], name="listmembership_unique"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.contact_id} in {self.contact_list_id}"
-
-
-class ContactImport(models.Model):
-    """A CSV upload into a list: the file is kept until a worker has read it, progress is polled."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        RUNNING = "running", "Importing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="imports")
-    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    file_name = models.CharField(max_length=255, blank=True)
-    # The raw upload; emptied once imported. Kept in the database so any worker host can read it.
-    content = models.BinaryField(blank=True, default=b"")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    total_rows = models.PositiveIntegerField(default=0)
-    processed_rows = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField(default=0)
-    updated_count = models.PositiveIntegerField(default=0)
-    invalid_count = models.PositiveIntegerField(default=0)
-    # [{"line": 12, "reason": "..."}], capped; invalid_count has the full number.
-    errors = models.JSONField(default=list, blank=True)
-    failure = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "running", "done", "failed"]),
-                name="contactimport_status_valid",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Import of {self.file_name or 'CSV'} into {self.contact_list_id}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
-
-    @property
-    def duplicate_count(self) -> int:
-        """Rows whose email an earlier row of the file already had (merged into that one)."""
-        return max(
-            0,
-            self.processed_rows - self.created_count - self.updated_count - self.invalid_count,
-        )
-
-
-# --- Sendings ---------------------------------------------------------------------------------
+    field: str
+    needs: str
+    text: str
 
 
 class SendingStatus(models.TextChoices):
@@ -278,7 +115,7 @@ class Sending(models.Model):
 
     @staticmethod
     def status_for_batches(batch_statuses: list[str]) -> str:
-        """The status table in DESIGN.md, as a pure function of the batches' statuses."""
+        """The status table (docs/decisions.md), as a pure function of the batches' statuses."""
         from batches.models import BatchStatus
 
         statuses = set(batch_statuses)
@@ -291,6 +128,28 @@ class Sending(models.Model):
         if statuses == {BatchStatus.SENT}:
             return SendingStatus.SENT
         return SendingStatus.CANCELED
+
+    def missing_for_confirm(self) -> list[Missing]:
+        """What this draft still lacks before it can be confirmed, in the wizard's order.
+
+        Both bodies are needed: every message goes out as HTML with its text alternative.
+        One query (its lists) when the content is complete.
+        """
+        checks = [
+            ("name", "a name", "The sending has no name."),
+            ("subject", "a subject", "The subject is missing."),
+            ("from_email", "a sender address", "The sender address is missing."),
+            ("html_body", "a message body", "The message (its HTML) is empty."),
+            ("text_body", "a text version", "The text version is empty."),
+        ]
+        missing = [
+            Missing(field, needs, text)
+            for field, needs, text in checks
+            if not getattr(self, field).strip()
+        ]
+        if self.pk is None or not self.lists.exists():
+            missing.append(Missing("lists", "a contact list", "No contact list is chosen."))
+        return missing
 
     @property
     def pending_count(self) -> int:
@@ -311,12 +170,12 @@ class Sending(models.Model):
 
     @property
     def can_cancel(self) -> bool:
-        """Scenario 1: a marketer cancels every batch that is still scheduled."""
+        """Scheduled: a marketer cancels every batch that is still scheduled."""
         return self.status == SendingStatus.SCHEDULED
 
     @property
     def can_request_urgent_cancellation(self) -> bool:
-        """Scenario 3: in progress, only support can stop it."""
+        """In progress: only support can stop it, on request."""
         return self.status == SendingStatus.SENDING
 
     @property

@@ -2,9 +2,11 @@
 
 Lock order, everywhere: the sending row first, then its batches by number. Services in
 sendings.services and batches.services go through these helpers so the order cannot drift.
+This module is the bottom layer with the models: it imports nothing outside the core.
 """
 
 import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.conf import settings
@@ -12,9 +14,22 @@ from django.db import transaction
 
 from batches.models import Batch
 from sendings.exceptions import DomainError
-from sendings.models import Sending, SendingEvent, SendingStatus
+from sendings.models import ContactList, Sending, SendingEvent, SendingStatus
 
 FINISHED = (SendingStatus.SENT, SendingStatus.CANCELED)
+
+# Called as hook(sending=..., actor=..., now=...) when a sending becomes Sent or Canceled,
+# inside the transaction that finished it, with its row locked. Apps above the core register
+# here at start-up (support closes the sending's open ticket), so the core never imports them.
+FinishHook = Callable[..., None]
+_finish_hooks: list[FinishHook] = []
+
+
+def on_sending_finished(hook: FinishHook) -> FinishHook:
+    """Register `hook` to run when a sending finishes (idempotent: registering twice is once)."""
+    if hook not in _finish_hooks:
+        _finish_hooks.append(hook)
+    return hook
 
 
 def sending_lock(sending_id: int) -> tuple[Sending, list[Batch]]:
@@ -45,10 +60,10 @@ def batch_lock(batch_id: int) -> tuple[Sending, Batch]:
 def sending_status_refresh(
     *, sending: Sending, batches: list[Batch], now: datetime, actor=None
 ) -> None:
-    """Recompute the stored status from the batches (DESIGN.md status table) and save it.
+    """Recompute the stored status from the batches (the status table in docs/decisions.md) and save it.
 
-    A sending that finishes closes its open urgent-cancel ticket in the same transaction,
-    under the same lock: sent means too late, canceled means stopped (whoever did it).
+    A sending that finishes runs the hooks registered with `on_sending_finished` in the same
+    transaction, under the same lock (support closes its open urgent-cancel ticket).
     """
     status = Sending.status_for_batches([batch.status for batch in batches])
     if status == sending.status:
@@ -57,9 +72,8 @@ def sending_status_refresh(
     sending.finished_at = now if status in FINISHED else None
     sending.save(update_fields=["status", "finished_at"])
     if status in FINISHED:
-        from support.services import tickets_close_on_finish  # support builds on sendings
-
-        tickets_close_on_finish(sending=sending, actor=actor, now=now)
+        for hook in _finish_hooks:
+            hook(sending=sending, actor=actor, now=now)
 
 
 def event_record(
@@ -95,4 +109,14 @@ def refuse_if_small(sending: Sending) -> None:
             f"“{sending.name}” goes to {sending.total_recipients} contacts; sendings under "
             f"{settings.SMALL_SENDING_MAX_RECIPIENTS} contacts cannot be stopped.",
             code="small",
+        )
+
+
+def lists_refuse_foreign(*, subaccount_id: int, lists: Sequence[ContactList]) -> None:
+    """A sending targets lists of its own subaccount only (invariant 5): refuse any other."""
+    foreign = [lst.name for lst in lists if lst.subaccount_id != subaccount_id]
+    if foreign:
+        raise DomainError(
+            "These lists belong to another subaccount: " + ", ".join(foreign) + ".",
+            code="foreign_list",
         )

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from sendings import contacts_views, views, wizard_views
+from sendings.contacts import views as contacts_views
+from sendings.pages import views
+from sendings.wizard import views as wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -8,7 +10,7 @@ urlpatterns = [
     path("sendings/<str:identifier>/", views.sending_detail, name="sending_detail"),
     path("sendings/<str:identifier>/row/", views.sending_row, name="sending_row"),
     path("sendings/<str:identifier>/cancel/", views.sending_cancel, name="sending_cancel"),
-    # The "New sending" wizard (issue 6, sendings/wizard_views.py)
+    # The "New sending" wizard
     path(
         "subaccounts/<int:subaccount_id>/sendings/new/",
         wizard_views.sending_new,
@@ -33,7 +35,7 @@ urlpatterns = [
         wizard_views.sending_duplicate,
         name="sending_duplicate",
     ),
-    # Contacts, lists and CSV imports (issue 6)
+    # Contacts, lists and CSV imports
     path(
         "subaccounts/<int:subaccount_id>/lists/",
         contacts_views.contact_lists,

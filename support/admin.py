@@ -2,13 +2,12 @@
 
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from sendings.admin_readonly import ReadOnlyAdminMixin
-from sendings.exceptions import DomainError
+from sendings.admin.helpers import ReadOnlyAdminMixin, each_and_report
 from support import selectors, services
 from support.forms import DECLINE_REASONS, DeclineForm
 from support.models import Ticket
@@ -77,19 +76,16 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Support staff handle tickets; so may superusers (admins) from here."""
         return request.user.is_superuser or selectors.is_support(request.user)
 
-    def _each(self, request, queryset, verb: str, call) -> None:
-        done, refused = [], []
-        for ticket in queryset.order_by("created_at", "id"):
-            try:
-                call(ticket)
-            except DomainError as error:
-                refused.append(f"Not {verb}: {error.message} (ticket #{ticket.pk})")
-            else:
-                done.append(f"#{ticket.pk} {ticket.sending_name}")
-        if done:
-            self.message_user(request, f"{verb.capitalize()}: {', '.join(done)}.", messages.SUCCESS)
-        for message in refused:
-            self.message_user(request, message, messages.WARNING)
+    def _each(self, request, queryset, verb: str, act) -> None:
+        each_and_report(
+            self,
+            request,
+            queryset.order_by("created_at", "id"),
+            verb=verb,
+            act=act,
+            label=lambda ticket: f"#{ticket.pk} {ticket.sending_name}",
+            refused_suffix=lambda ticket: f"ticket #{ticket.pk}",
+        )
 
     @admin.action(
         description="Stop the sending of this ticket",

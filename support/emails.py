@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
-from sendings.templatetags.sending_tags import thousands
+from sendings.formatting import thousands
 from support.models import URGENT_CANCEL_SUBJECT, Ticket
 
 

@@ -6,7 +6,7 @@ URGENT_CANCEL_SUBJECT = "Urgent Cancel Sending"
 
 
 class Ticket(models.Model):
-    """An "Urgent Cancel Sending" request for a sending in progress (help page, scenario 3)."""
+    """An "Urgent Cancel Sending" request for a sending in progress."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -76,7 +76,7 @@ class Ticket(models.Model):
 
     @property
     def received_phrase(self) -> str:
-        from sendings.templatetags.sending_tags import thousands
+        from sendings.formatting import thousands
 
         received = self.received_at_stop or 0
         total = self.sending.total_recipients

@@ -17,7 +17,7 @@ RECENT_LIMIT = 20
 
 
 def is_support(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Support pages are for the `support` group only (DESIGN.md: "staff in the support group")."""
+    """Support pages are for the `support` group only (staff in the `support` group)."""
     if not user.is_authenticated:
         return False
     cached = getattr(user, "_is_support", None)

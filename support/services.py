@@ -1,4 +1,4 @@
-"""Urgent-cancel tickets (help page, scenario 3): filing, stopping, declining, closing.
+"""Urgent-cancel tickets: filing, stopping, declining, closing.
 
 Every service locks the sending row first, then the ticket, like every other lifecycle
 service (sendings/transitions.py), so a stop and the sending finishing on its own serialize:
@@ -8,6 +8,7 @@ the ticket ends stopped or too late, never both. Emails go out after commit, fro
 from dataclasses import dataclass
 from datetime import datetime
 
+from celery import signature
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,15 +16,17 @@ from django.utils import timezone
 from batches.services import inflight_count
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent, SendingStatus
+from sendings.results import Changed
 from sendings.services import sending_stop
 from sendings.transitions import event_record, refuse_if_small, sending_lock
 from support.models import Ticket
 
 
 def _notify(task_name: str, ticket_id: int) -> None:
-    from support import tasks
-
-    transaction.on_commit(lambda: getattr(tasks, task_name).delay(ticket_id))
+    # By name: the tasks module imports this one.
+    transaction.on_commit(
+        lambda: signature(f"support.tasks.{task_name}", args=(ticket_id,)).delay()
+    )
 
 
 def _open_ticket(sending: Sending) -> Ticket | None:
@@ -95,18 +98,19 @@ def _refuse_closed(ticket: Ticket) -> DomainError:
     )
 
 
-def ticket_stop_sending(*, ticket: Ticket, actor) -> Ticket:
+def ticket_stop_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
     """Stop the ticket's sending: the batch in progress and every later batch are canceled.
 
     The number of contacts who had received it is recorded on the ticket; it is final once
     the messages in flight at the stop are recorded (ticket_outcome_settle). Stopping a
-    stopped ticket is a no-op; a declined or too-late one is refused, and so is a small
-    sending (decline it instead). Locks the sending, its batches, then the ticket.
+    stopped ticket is a no-op (`changed` False); a declined or too-late one is refused, and
+    so is a small sending (decline it instead). Locks the sending, its batches, then the
+    ticket.
     """
     with transaction.atomic():
         sending, ticket = _lock(ticket)
         if ticket.status == Ticket.Status.STOPPED:
-            return ticket
+            return Changed(ticket, changed=False)
         if not ticket.is_open:
             raise _refuse_closed(ticket)
         refuse_if_small(sending)
@@ -116,17 +120,18 @@ def ticket_stop_sending(*, ticket: Ticket, actor) -> Ticket:
         ticket.status = Ticket.Status.STOPPED
         ticket.handled_by, ticket.handled_at = actor, now
         ticket.save(update_fields=["status", "handled_by", "handled_at"])
-        sending = sending_stop(sending=sending, actor=actor, note=f"Ticket #{ticket.pk}.")
-        ticket.received_at_stop = sending.sent_count
+        stopped = sending_stop(sending=sending, actor=actor, note=f"Ticket #{ticket.pk}.")
+        ticket.received_at_stop = stopped.obj.sent_count
         ticket.save(update_fields=["received_at_stop"])
         _notify("ticket_notify_outcome", ticket.pk)
-    return ticket
+    return Changed(ticket, changed=True, canceled=stopped.canceled)
 
 
-def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Ticket:
+def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
     """Decline a request with a reason the requester is emailed. The sending goes on.
 
-    Declining a declined ticket is a no-op; a stopped or too-late one is refused.
+    Declining a declined ticket is a no-op (`changed` False); a stopped or too-late one is
+    refused.
     """
     reason = reason.strip()
     if not reason:
@@ -134,7 +139,7 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Ticket:
     with transaction.atomic():
         sending, ticket = _lock(ticket)
         if ticket.status == Ticket.Status.DECLINED:
-            return ticket
+            return Changed(ticket, changed=False)
         if not ticket.is_open:
             raise _refuse_closed(ticket)
         ticket.status = Ticket.Status.DECLINED
@@ -148,11 +153,14 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Ticket:
             message=f"Urgent cancellation declined (ticket #{ticket.pk}): {reason}",
         )
         _notify("ticket_notify_outcome", ticket.pk)
-    return ticket
+    return Changed(ticket, changed=True)
 
 
 def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
     """Close the open ticket of a sending that just finished; its sending row is locked.
+
+    Registered with `sendings.transitions.on_sending_finished` at start-up (SupportConfig),
+    so it runs in the transaction that finished the sending.
 
     Sent: support was too late. Canceled by anyone (a stop from the admin, the marketer
     canceling the batches left between two batches): the request is fulfilled, so stopped.

@@ -1,7 +1,7 @@
 """Urgent cancellation: the marketer's request, and support's queue and ticket page.
 
 Thin, like every view here: fetch through a selector (404 for outsiders, 403 outside the
-support group), validate with a form, call one service through its module, then render a
+support group), validate with a form, call one service, then render a
 partial for htmx or redirect with a message.
 """
 
@@ -16,9 +16,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sendings import selectors as sending_selectors
-from sendings.views import (
+from sendings.exceptions import DomainError
+from sendings.pages.shell import (
+    Outcome,
     list_page_url,
-    outcome_of,
     outcome_redirect,
     render_in_zone,
     require_marketer,
@@ -74,17 +75,19 @@ def ticket_request(request: HttpRequest, identifier: str) -> HttpResponse:
         status = 400 if form.is_bound else 200
         return render_in_zone(request, template, context, subaccount, status=status)
 
-    outcome = outcome_of(
-        lambda: services.ticket_file(
+    try:
+        _ticket, created = services.ticket_file(
             sending=sending, requester=request.user, message=form.cleaned_data["message"]
-        ),
-        done=lambda filed: (
+        )
+    except DomainError as error:
+        outcome = Outcome.refusal(error)
+    else:
+        outcome = Outcome.success(
             f"Support has your urgent request to stop “{sending.name}”. "
             "You will be emailed the outcome."
-            if filed[1]
+            if created
             else f"Support already has a request to stop “{sending.name}”; no new one was sent."
-        ),
-    )
+        )
     if not request.htmx:
         return outcome_redirect(request, outcome, back)
     return row_outcome_response(request, identifier, membership, outcome)
@@ -146,13 +149,15 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @require_POST
 def ticket_stop(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = selectors.ticket_get(ticket_id=ticket_id)
-    outcome = outcome_of(
-        lambda: services.ticket_stop_sending(ticket=ticket, actor=request.user),
-        done=lambda stopped: (
+    try:
+        stopped = services.ticket_stop_sending(ticket=ticket, actor=request.user).obj
+    except DomainError as error:
+        outcome = Outcome.refusal(error)
+    else:
+        outcome = Outcome.success(
             f"“{stopped.sending_name}” is stopped: {stopped.received_phrase}. "
             "The requester will be emailed the final number."
-        ),
-    )
+        )
     return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))
 
 
@@ -164,10 +169,12 @@ def ticket_decline(request: HttpRequest, ticket_id: int) -> HttpResponse:
     if not form.is_valid():
         context = _ticket_context(request, ticket, decline_form=form)
         return render(request, TICKET_TEMPLATE, context, status=400)
-    outcome = outcome_of(
-        lambda: services.ticket_decline(
+    try:
+        declined = services.ticket_decline(
             ticket=ticket, actor=request.user, reason=form.cleaned_data["reason"]
-        ),
-        done=lambda declined: f"The request for “{declined.sending_name}” was declined.",
-    )
+        ).obj
+    except DomainError as error:
+        outcome = Outcome.refusal(error)
+    else:
+        outcome = Outcome.success(f"The request for “{declined.sending_name}” was declined.")
     return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))

@@ -2,6 +2,8 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from sendings.formatting import thousands
+
 register = template.Library()
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -10,13 +12,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 # template engine skips escaping them (it is a third of a list page's rendering time).
 
 
-@register.filter
-def thousands(value) -> SafeString:
-    """12000 -> "12,000". (django.contrib.humanize is not installed, and floatformat is slow.)"""
-    try:
-        return mark_safe(f"{int(value):,}")
-    except (TypeError, ValueError):
-        return mark_safe("")
+register.filter(thousands)
 
 
 @register.filter

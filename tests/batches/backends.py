@@ -25,12 +25,12 @@ class StoppingBackend(EmailBackend):
     stopper = None  # the support user
 
     def send_messages(self, messages):
-        from batches import services
+        from sendings import services
 
         sent = super().send_messages(messages)
         from django.core import mail
 
         if len(mail.outbox) == self.stop_after:
             batch = Batch.objects.get(status="sending")
-            services.batch_stop(batch=batch, actor=StoppingBackend.stopper)
+            services.sending_stop(sending=batch.sending, actor=StoppingBackend.stopper)
         return sent

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from batches import services as batch_services
 from batches.models import Batch, Recipient
+from sendings import services as sending_services
 from sendings.models import SendingEvent
 from tests.factories import scheduled_sending
 from tests.invariants import assert_counts_add_up
@@ -91,7 +92,7 @@ def test_a_stop_mid_delivery_lets_at_most_one_message_per_worker_through(
     batch = Batch.objects.get(sending=sending)
     wait_for(lambda: sink.count() >= 1000, timeout=60, what="1,000 messages")
 
-    batch_services.batch_stop(batch=batch, actor=support_user)
+    sending_services.sending_stop(sending=sending, actor=support_user)
     committed = time.monotonic()
 
     time.sleep(1.5)

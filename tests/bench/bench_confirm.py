@@ -161,14 +161,14 @@ def data_load():
     from django.core.management import call_command
     from django.db import connection
 
-    from sendings import demo
     from sendings.models import ContactList, ListMembership
+    from tests.bench import load
 
     timed("migrate", call_command, "migrate", verbosity=0)
-    subaccount = demo.load_subaccount()
+    subaccount = load.load_subaccount()
     big = timed(
         "load 1,000,000 contacts (seed_demo load generator)",
-        demo.load_contacts,
+        load.load_contacts,
         subaccount=subaccount,
         count=max(SIZES),
         list_name="Bench 1,000,000",

@@ -372,12 +372,12 @@ def locmem_run(
 
 
 def data_load(total: int):
-    from sendings import demo
+    from tests.bench import load
 
-    subaccount = demo.load_subaccount()
+    subaccount = load.load_subaccount()
     contact_list = timed(
         f"load {total:,} contacts (seed_demo load generator)",
-        demo.load_contacts,
+        load.load_contacts,
         subaccount=subaccount,
         count=total,
         list_name=f"Bench {total:,}",

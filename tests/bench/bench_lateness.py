@@ -58,11 +58,11 @@ def main() -> None:
 
         from django.utils import timezone
 
-        from sendings import demo
+        from tests.bench import load
 
-        subaccount = demo.load_subaccount()
+        subaccount = load.load_subaccount()
         lists = [
-            demo.load_contacts(
+            load.load_contacts(
                 subaccount=subaccount, count=args.recipients, list_name=f"Lateness {n}"
             )
             for n in range(1, args.batches + 1)

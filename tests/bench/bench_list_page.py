@@ -43,13 +43,14 @@ def data_load():
     from django.db import connection
 
     from sendings import demo
+    from tests.bench import load
 
     timed("migrate", call_command, "migrate", verbosity=0)
     timed("demo users and sendings (seed_demo)", demo.demo_seed)
-    subaccount = demo.load_subaccount()
+    subaccount = load.load_subaccount()
     statuses = timed(
         f"{SENDINGS:,} sendings of 3 batches (seed_demo load generator)",
-        demo.load_sendings,
+        load.load_sendings,
         subaccount=subaccount,
         count=SENDINGS,
     )

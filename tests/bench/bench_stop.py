@@ -8,9 +8,9 @@ It creates a throwaway database NAME_bench_stop on DATABASE_URL's server and loa
 contacts. For each worker count it starts that many real `celery worker --pool=solo`
 processes (once, kept across rounds) pointed at an aiosmtpd sink on loopback, then runs
 ROUNDS rounds: a fresh 20,000-recipient sending (one batch, due at once) is delivered until the
-sink has received a random number of its messages between 500 and 10,000; then `batch_stop`
+sink has received a random number of its messages between 500 and 10,000; then `sending_stop`
 runs as a support user. The commit moment is when its on_commit callback (the halt
-announcement) starts, a little before batch_stop returns (messages after each are reported).
+announcement) starts, a little before sending_stop returns (messages after each are reported).
 About a second later the round counts the sink's messages accepted after the commit and the
 time from the commit to the last message. It also checks the batch is canceled, its counts
 add up, and its Sent count equals what the sink accepted (a FAIL line otherwise).
@@ -58,6 +58,7 @@ def one_round(number: int, rounds: int, sink, subaccount, contact_list, actor, r
 
     from batches import services
     from batches.models import Batch
+    from sendings.services import sending_stop
 
     base = sink.count()
     stop_after = rng.randint(*STOP_AFTER)
@@ -82,7 +83,7 @@ def one_round(number: int, rounds: int, sink, subaccount, contact_list, actor, r
 
     before = time.monotonic()
     with mock.patch.object(services, "halt_announce", announce):
-        services.batch_stop(batch=batch, actor=actor)
+        sending_stop(sending=batch.sending, actor=actor)
     returned = time.monotonic()
     committed = hooked[0] if hooked else returned
     time.sleep(SETTLE_SECONDS)
@@ -121,7 +122,7 @@ def one_round(number: int, rounds: int, sink, subaccount, contact_list, actor, r
         "problems": problems,
     }
     say(
-        f"  round {number:>2}/{rounds}: stop after {stop_after:>6,}; batch_stop took "
+        f"  round {number:>2}/{rounds}: stop after {stop_after:>6,}; sending_stop took "
         f"{result['call_ms']:5.1f} ms; {result['after']} message(s) after the commit "
         f"({after_call} after the call began, {result['after_return']} after it returned); last "
         f"message "
@@ -144,12 +145,12 @@ def main() -> None:
     from tests.smtp_sink import SmtpSink
 
     with bench_database("stop") as database:
-        from sendings import demo
+        from tests.bench import load
 
-        subaccount = demo.load_subaccount()
+        subaccount = load.load_subaccount()
         contact_list = timed(
             f"load {RECIPIENTS:,} contacts (seed_demo load generator)",
-            demo.load_contacts,
+            load.load_contacts,
             subaccount=subaccount,
             count=RECIPIENTS,
             list_name=f"Bench {RECIPIENTS:,}",
@@ -180,12 +181,12 @@ def report(results: dict[int, list[dict]]) -> None:
         problems = [p for r in rounds for p in r["problems"]]
         say(f"  {workers} worker(s), {len(rounds)} rounds:")
         say(f"    messages after the commit:           {median_max(after)}")
-        say(f"    after batch_stop returned:           "
+        say(f"    after sending_stop returned:           "
             f"{median_max([r['after_return'] for r in rounds])}")  # fmt: skip
-        say(f"    after batch_stop was called:         "
+        say(f"    after sending_stop was called:         "
             f"{median_max([r['after_call'] for r in rounds])}")  # fmt: skip
         say(f"    commit to the last message:          {median_max(to_last, ' ms', 1)}")
-        say(f"    batch_stop call (begin to return):   {median_max(calls, ' ms', 1)}")
+        say(f"    sending_stop call (begin to return):   {median_max(calls, ' ms', 1)}")
         say(f"    delivered before the stop:           "
             f"{median_max([r['at_stop'] for r in rounds])}")  # fmt: skip
         parked = sum(r["on_boundary"] for r in rounds)
@@ -200,7 +201,7 @@ def report(results: dict[int, list[dict]]) -> None:
         if problems:
             say(f"    FAIL: {len(problems)} consistency problem(s): {problems[0]}")
     say("  (the commit moment is when the stop's on_commit callback, the halt announcement,")
-    say("   starts: right after COMMIT returned, before batch_stop returns; a last message")
+    say("   starts: right after COMMIT returned, before sending_stop returns; a last message")
     say("   before it counts as 0 ms)")
 
 

@@ -9,7 +9,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.urls import reverse
 from playwright.sync_api import Page
 
-from sendings import services as sending_services
+from sendings.contacts import services as contact_services
 from support import services as support_services
 from tests.factories import SendingFactory, contact_list_with
 
@@ -38,13 +38,13 @@ def pages(live_server, subaccount, marketer, make_sending, settings) -> dict[str
     sending = make_sending("Campaign sending", "sending")
     support_services.ticket_file(sending=sending, requester=marketer, message="Stop it")
     contact_list = contact_list_with(subaccount, 3, name="Newsletter")
-    upload = sending_services.contact_import_create(
+    upload = contact_services.contact_import_create(
         contact_list=contact_list,
         file_name="a.csv",
         content=b"email\nbad\na@b.example\n",
         actor=None,
     )
-    sending_services.contact_import_run(contact_import_id=upload.pk)
+    contact_services.contact_import_run(contact_import_id=upload.pk)
     draft = SendingFactory(subaccount=subaccount, name="Draft campaign", created_by=marketer)
     urls = {
         "sending list": reverse("sending_list", args=[subaccount.pk]),

@@ -1,4 +1,4 @@
-"""The help page's four scenarios, clicked through in Chromium (issue 4).
+"""The help page's four scenarios, clicked through in Chromium.
 
 Each test sets a sending up through the services, acts in the browser as the marketer and
 checks what the marketer sees: the status badge, which actions the menu offers, the batches.
@@ -67,7 +67,7 @@ def test_marketer_logs_in_through_the_form_and_lands_on_the_sending_list(
     screenshot(page)
 
 
-# --- Scenario 1: a scheduled sending, canceled from the three-dot menu -------------------------
+# --- A scheduled sending, canceled from the three-dot menu -------------------------
 
 
 def test_cancel_a_scheduled_sending_from_its_menu(
@@ -101,7 +101,7 @@ def test_cancel_a_scheduled_sending_from_its_menu(
     assert set(sending.batches.values_list("status", flat=True)) == {"canceled"}
 
 
-# --- Scenario 2: one batch at a time, from the batches dialog -----------------------------------
+# --- In batches: one batch at a time, from the batches dialog -----------------------------------
 
 
 def test_cancel_batch_2_from_the_batches_dialog(marketer_page, list_url, make_sending, screenshot):

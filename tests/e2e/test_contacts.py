@@ -1,10 +1,10 @@
-"""Contacts in Chromium (issue 6): create a list, import a CSV with a bad row, see the contacts."""
+"""Contacts in Chromium: create a list, import a CSV with a bad row, see the contacts."""
 
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-from sendings import services
+from sendings.contacts import services
 from sendings.models import ContactImport
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -1,4 +1,4 @@
-"""The sending list's identifiers on hover and focus, and its layout on a phone (issue 4)."""
+"""The sending list's identifiers on hover and focus, and its layout on a phone."""
 
 import re
 

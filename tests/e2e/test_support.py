@@ -1,4 +1,4 @@
-"""Scenario 3 in the browser: the marketer asks, support stops it, the marketer sees the outcome."""
+"""A sending in progress, in the browser: the marketer asks, support stops it, the marketer sees the outcome."""
 
 import pytest
 from django.urls import reverse

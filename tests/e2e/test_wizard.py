@@ -1,4 +1,4 @@
-"""The "New sending" wizard in Chromium (issue 6): all six steps to a sending in 3 batches,
+"""The "New sending" wizard in Chromium: all six steps to a sending in 3 batches,
 and "Send now" called back during its countdown while a real worker is delivering."""
 
 import re

@@ -1,6 +1,6 @@
 """Finding things on the sending list the way a user does: by the UI contract's accessible names.
 
-DESIGN.md, "UI contract": the table "Sendings", the row button "Actions for <name>", menu items
+The UI contract (docs/decisions.md): the table "Sendings", the row button "Actions for <name>", menu items
 "Cancel" / "Request urgent cancellation" / "View details", the confirm button "Yes, cancel sending",
 the eye button "View batches of <name>" and "Cancel batch <n>" in the batches dialog.
 """

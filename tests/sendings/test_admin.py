@@ -11,7 +11,7 @@ from django.utils import timezone
 from batches import services as batch_services
 from batches.models import Batch, BatchStatus, Recipient
 from sendings import services as sending_services
-from sendings.admin import SendingAdminForm
+from sendings.admin.sendings import SendingAdminForm
 from sendings.models import (
     Account,
     Contact,
@@ -59,7 +59,7 @@ def _sent(subaccount, **kwargs) -> Sending:
 
 def _canceled(subaccount, actor=None) -> Sending:
     sending = scheduled_sending(subaccount, contacts=3)
-    return sending_services.sending_cancel(sending=sending, actor=actor)
+    return sending_services.sending_cancel(sending=sending, actor=actor).obj
 
 
 def _messages(response) -> list[tuple[int, str]]:

@@ -1,4 +1,4 @@
-"""Contact lists, contacts and CSV import pages, tried by every persona (issue 6)."""
+"""Contact lists, contacts and CSV import pages, tried by every persona."""
 
 import re
 
@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from sendings import services
+from sendings.contacts import services
 from sendings.models import Contact, ContactImport, ContactList, ListMembership
 from tests.factories import ContactFactory, ContactListFactory, contact_list_with
 from tests.workers import WorkerPool, broker_flush, database_url, wait_for

@@ -1,4 +1,4 @@
-"""CSV import into a list: what a marketer's messy files become (issue 6).
+"""CSV import into a list: what a marketer's messy files become
 
 Imports run through the service, as the Celery task runs it; the counts and row errors asserted
 are the ones the import page shows.
@@ -11,10 +11,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from sendings import services
-from sendings.csv_import import CsvFileError, contacts_csv_parse
+from sendings.contacts import services
+from sendings.contacts.csv_import import CsvFileError, contacts_csv_parse
+from sendings.contacts.tasks import contact_import_run_task
 from sendings.models import Contact, ContactImport, ListMembership
-from sendings.tasks import contact_import_run_task
 from tests.factories import ContactFactory, ContactListFactory, SubaccountFactory
 
 pytestmark = pytest.mark.django_db

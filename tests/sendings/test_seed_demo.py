@@ -1,4 +1,3 @@
-import re
 from datetime import timedelta
 from io import StringIO
 
@@ -101,24 +100,24 @@ def test_demo_shows_every_scenario_of_the_help_page():
     statuses = {s.name: s.status for s in Sending.objects.all()}
 
     assert set(statuses.values()) == {"draft", "scheduled", "sent", "canceled"}
-    # Scenario 1: scheduled for days to come, one batch.
+    # Scheduled for days to come, one batch.
     spring = demo_sending(1)
     assert (spring.status, spring.batch_count) == ("scheduled", 1)
     assert spring.scheduled_at > now + timedelta(days=1)
-    # Scenario 2: three batches, the first already delivered, the other two to come.
+    # In batches: three, the first already delivered, the other two to come.
     monthly = demo_sending(2)
     batches = list(monthly.batches.order_by("number"))
     assert monthly.status == "scheduled"
     assert [b.status for b in batches] == ["sent", "scheduled", "scheduled"]
     assert batches[0].scheduled_at < now < batches[1].scheduled_at < batches[2].scheduled_at
     assert monthly.sent_count == batches[0].sent_count == batches[0].recipient_count
-    # Scenario 3: the large sending is due moments after the seed, for the dispatcher.
+    # In progress: the large sending is due moments after the seed, for the dispatcher.
     large = demo_sending(5)
     assert large.name == "Weekly digest (large)"
     assert large.status == "scheduled"
     assert now < large.scheduled_at <= now + timedelta(seconds=31)
     assert not large.is_small
-    # Scenario 4: sent; two addresses bounced, and the Sent column says so.
+    # Sent; two addresses bounced, and the Sent column says so.
     welcome = demo_sending(3)
     assert welcome.status == "sent"
     assert (welcome.sent_count, welcome.failed_count) == (welcome.total_recipients - 2, 2)
@@ -189,54 +188,3 @@ def test_demo_passwords_work_with_the_production_hasher(settings):
         assert check_password(spec.password, encoded)
         # Light on purpose; Django rehashes it at full strength on the first login.
         assert identify_hasher(encoded).must_update(encoded)
-
-
-@pytest.mark.django_db
-def test_load_options_add_mixed_sendings_and_contacts_every_run():
-    seed(sendings=50, contacts=200)
-    load = Subaccount.objects.get(name="Load test", account__identifier=demo.ACCOUNT_IDENTIFIER)
-    sendings = Sending.objects.filter(subaccount=load)
-
-    assert ContactList.objects.get(subaccount=load, name="Load audience").contacts.count() == 200
-    assert sendings.count() == 50
-    assert set(sendings.values_list("status", flat=True)) == {
-        "sent", "scheduled", "canceled", "sending"
-    }  # fmt: skip
-    assert sendings.filter(status="sent").count() > 30
-    identifiers = list(sendings.values_list("identifier", flat=True))
-    assert all(re.fullmatch(r"SND-[0-9A-Z]{10}", identifier) for identifier in identifiers)
-    assert Batch.objects.filter(sending__in=sendings).count() == 150
-    assert_counts_add_up()
-
-    seed(sendings=50, contacts=200)
-
-    assert sendings.count() == 100
-    assert Contact.objects.filter(subaccount=load).count() == 400
-    assert sendings.filter(name__startswith="Load sending 00100 ").exists()
-    assert_counts_add_up()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("set_based", [True, False], ids=["copy", "executemany"])
-def test_load_sendings_look_like_what_the_services_write(set_based):
-    load = demo.load_subaccount()
-    demo.load_contacts(subaccount=load, count=30, set_based=set_based)
-    statuses = demo.load_sendings(subaccount=load, count=120, set_based=set_based)
-    now = timezone.now()
-
-    assert sum(statuses.values()) == 120
-    assert_counts_add_up()
-    for sending in Sending.objects.filter(subaccount=load).prefetch_related("batches"):
-        batches = sorted(sending.batches.all(), key=lambda b: b.number)
-        assert sending.status == Sending.status_for_batches([b.status for b in batches])
-        assert sending.scheduled_at == batches[0].scheduled_at
-        assert [b.number for b in batches] == [1, 2, 3]
-        for batch in batches:
-            if batch.status == "scheduled":
-                assert batch.scheduled_at > now
-            if batch.status in ("sent", "sending"):
-                assert batch.started_at <= now
-        assert (sending.finished_at is not None) == sending.is_finished
-        assert sending.events.filter(kind="confirmed").exists()
-    assert Contact.objects.filter(subaccount=load).count() == 30
-    assert not Contact.objects.exclude(email__regex=r"^[a-z]+\.[a-z]+\d+@[a-z0-9.-]+$").exists()

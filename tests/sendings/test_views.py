@@ -603,7 +603,7 @@ def test_list_page_queries_do_not_grow_with_rows_or_batches(
 
 
 def test_status_counts_above_the_cap_say_more_than(client, marketer, subaccount, monkeypatch):
-    from sendings import selectors
+    from sendings.pages import selectors
 
     monkeypatch.setattr(selectors, "COUNT_CAP", 3)
     SendingFactory.create_batch(5, subaccount=subaccount)

@@ -1,4 +1,4 @@
-"""The "New sending" wizard (issue 6): six steps saved to the Draft, validation, confirm,
+"""The "New sending" wizard: six steps saved to the Draft, validation, confirm,
 "Send now", test sends and Duplicate. Plain requests: every page works without JavaScript."""
 
 import re
@@ -11,9 +11,9 @@ from django.core import mail
 from django.urls import reverse
 
 from batches.models import Batch
-from sendings import services
 from sendings.exceptions import DomainError
 from sendings.models import Contact, ListMembership, Sending
+from sendings.wizard import services
 from tests.factories import (
     ContactFactory,
     SendingFactory,

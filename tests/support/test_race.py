@@ -31,7 +31,7 @@ def almost_sent(subaccount) -> tuple[Sending, int, int]:
 
 def stop_after(delay: float, ticket: Ticket, actor) -> Ticket:
     time.sleep(delay)  # a few milliseconds either way, so both orders happen
-    return services.ticket_stop_sending(ticket=ticket, actor=actor)
+    return services.ticket_stop_sending(ticket=ticket, actor=actor).obj
 
 
 def finish_on_its_own(batch_id: int, last_id: int) -> bool:

@@ -133,7 +133,7 @@ def test_stop_cancels_the_batch_in_progress_and_every_later_batch(
     ticket, _ = file(in_progress, marketer, capture=django_capture_on_commit_callbacks)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        ticket = services.ticket_stop_sending(ticket=ticket, actor=support_user)
+        ticket = services.ticket_stop_sending(ticket=ticket, actor=support_user).obj
 
     ticket.refresh_from_db()
     in_progress.refresh_from_db()
@@ -161,7 +161,7 @@ def test_stopping_twice_is_a_no_op_and_emails_once(
         services.ticket_stop_sending(ticket=ticket, actor=support_user)
     with django_capture_on_commit_callbacks(execute=True):
         again = services.ticket_stop_sending(ticket=ticket, actor=support_user)
-    assert again.status == "stopped"
+    assert (again.obj.status, again.changed) == ("stopped", False)
     assert [m.to for m in mail.outbox] == [["soporte@example.com"], [marketer.email]]
 
 

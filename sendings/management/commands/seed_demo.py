@@ -1,6 +1,6 @@
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from sendings import demo
 
@@ -12,36 +12,10 @@ class Command(BaseCommand):
         "Idempotent: it only creates what is missing and never changes or deletes existing "
         "rows, so running it twice leaves exactly the same data (it does not reset a demo you "
         "have played with; `make reset-demo` recreates everything from scratch). "
-        "--contacts and --sendings add load data for benchmarks in a separate subaccount; "
-        "they are additive: every run adds that many more."
+        "Volume data for benchmarks is written by tests/bench/load.py."
     )
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--contacts",
-            type=int,
-            default=0,
-            metavar="N",
-            help=f"Add N contacts to the list '{demo.LOAD_LIST}' of the load subaccount.",
-        )
-        parser.add_argument(
-            "--sendings",
-            type=int,
-            default=0,
-            metavar="N",
-            help="Add N sendings of 3 batches to the load subaccount, mostly sent, some "
-            "scheduled or canceled, a few sending, spread over the past year.",
-        )
-        parser.add_argument(
-            "--subaccount",
-            default=demo.LOAD_SUBACCOUNT,
-            metavar="NAME",
-            help=f"Load subaccount name (default: '{demo.LOAD_SUBACCOUNT}').",
-        )
-
-    def handle(self, *args, contacts: int, sendings: int, subaccount: str, **options):
-        if contacts < 0 or sendings < 0:
-            raise CommandError("--contacts and --sendings take a number of 0 or more.")
+    def handle(self, *args, **options):
         started = time.monotonic()
         result = demo.demo_seed()
         elapsed = time.monotonic() - started
@@ -50,25 +24,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo data created in {elapsed:.1f} s ({made}).")
         else:
             self.stdout.write("Demo data already present; nothing changed.")
-
-        load = demo.load_subaccount(subaccount) if contacts or sendings else None
-        if contacts:
-            started = time.monotonic()
-            demo.load_contacts(subaccount=load, count=contacts)
-            elapsed = time.monotonic() - started
-            self.stdout.write(
-                f"Load data: {contacts:,} contacts added to '{demo.LOAD_LIST}' in "
-                f"'{load.name}' in {elapsed:.1f} s ({contacts / max(elapsed, 1e-6):,.0f}/s)."
-            )
-        if sendings:
-            started = time.monotonic()
-            statuses = demo.load_sendings(subaccount=load, count=sendings)
-            elapsed = time.monotonic() - started
-            mix = ", ".join(f"{count:,} {status}" for status, count in statuses.most_common())
-            self.stdout.write(
-                f"Load data: {sendings:,} sendings ({mix}) added to '{load.name}' in "
-                f"{elapsed:.1f} s ({sendings / max(elapsed, 1e-6):,.0f}/s)."
-            )
         self._logins(result.account)
 
     def _logins(self, account) -> None:

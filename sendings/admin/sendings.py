@@ -1,4 +1,4 @@
-"""Admin for tenancy, contacts, sendings and their audit trail.
+"""Admin for sendings (with their batches inline) and their audit trail.
 
 Statuses and counters are read-only everywhere: they move only through the services, and
 the cancel action goes through them too, so no admin edit can break an invariant.
@@ -7,144 +7,24 @@ the cancel action goes through them too, so no admin edit can break an invariant
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from batches.models import Batch
 from sendings import services
-from sendings.admin_cancel import cancel_each_and_report
-from sendings.admin_readonly import ReadOnlyAdminMixin
+from sendings.admin.helpers import ReadOnlyAdminMixin, SubaccountListFilter, each_and_report
+from sendings.exceptions import DomainError
 from sendings.models import (
-    Account,
-    Contact,
-    ContactList,
-    ListMembership,
-    Membership,
     Sending,
     SendingEvent,
     SendingStatus,
-    Subaccount,
 )
+from sendings.transitions import lists_refuse_foreign
+from sendings.wizard import services as draft_services
 
 RECENT_EVENTS = 10
 
-
-class SubaccountListFilter(admin.RelatedFieldListFilter):
-    """The stock filter runs one query per subaccount for its account's name."""
-
-    def field_choices(self, field, request, model_admin):
-        return [(s.pk, str(s)) for s in Subaccount.objects.select_related("account")]
-
-
-# --- Tenancy ----------------------------------------------------------------------------------
-
-
-@admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "identifier", "created_at"]
-    search_fields = ["name", "identifier"]
-    fields = ["name", "identifier", "created_at"]
-    readonly_fields = ["identifier", "created_at"]
-
-
-@admin.register(Subaccount)
-class SubaccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "account", "time_zone", "created_at"]
-    list_select_related = ["account"]
-    search_fields = ["name", "account__name", "account__identifier"]
-    autocomplete_fields = ["account"]
-    readonly_fields = ["created_at"]
-
-
-@admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "subaccount", "role", "created_at"]
-    list_filter = ["role"]
-    list_select_related = ["user", "subaccount__account"]
-    search_fields = ["user__username", "user__email", "subaccount__name"]
-    autocomplete_fields = ["user", "subaccount"]
-    readonly_fields = ["created_at"]
-
-
-# --- Contacts ---------------------------------------------------------------------------------
-
-
-class ContactAdminForm(forms.ModelForm):
-    class Meta:
-        model = Contact
-        fields = ["subaccount", "email", "name", "unsubscribed"]
-
-    def clean_email(self) -> str:
-        # Stored lower-cased (a CheckConstraint insists), so uniqueness ignores case.
-        return self.cleaned_data["email"].strip().lower()
-
-
-@admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
-    form = ContactAdminForm
-    list_display = ["email", "name", "subaccount", "unsubscribed"]
-    list_filter = ["unsubscribed", ("subaccount", SubaccountListFilter)]
-    list_select_related = ["subaccount__account"]
-    search_fields = ["email", "name"]
-    autocomplete_fields = ["subaccount"]
-    fields = ["subaccount", "email", "name", "unsubscribed", "unsubscribed_at", "created_at"]
-    readonly_fields = ["unsubscribed_at", "created_at"]
-    show_full_result_count = False
-
-    def save_model(self, request, obj, form, change):
-        if "unsubscribed" in form.changed_data:
-            obj.unsubscribed_at = timezone.now() if obj.unsubscribed else None
-        super().save_model(request, obj, form, change)
-
-
-@admin.register(ContactList)
-class ContactListAdmin(admin.ModelAdmin):
-    list_display = ["name", "subaccount", "member_count", "created_at"]
-    list_filter = [("subaccount", SubaccountListFilter)]
-    list_select_related = ["subaccount__account"]
-    search_fields = ["name", "subaccount__name"]
-    autocomplete_fields = ["subaccount"]
-    fields = ["subaccount", "name", "member_count", "created_at"]
-    readonly_fields = ["member_count", "created_at"]
-
-    def get_queryset(self, request):
-        # A correlated subquery, not a GROUP BY: PostgreSQL counts only the rows on the page.
-        members = (
-            ListMembership.objects.filter(contact_list=OuterRef("pk"))
-            .order_by()
-            .values("contact_list")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return super().get_queryset(request).annotate(_member_count=Coalesce(Subquery(members), 0))
-
-    @admin.display(description="Members", ordering="_member_count")
-    def member_count(self, obj) -> str:
-        count = getattr(obj, "_member_count", None)
-        if count is None:
-            count = obj.listmembership_set.count()
-        url = reverse("admin:sendings_listmembership_changelist")
-        return format_html(
-            '<a href="{}?contact_list__id__exact={}">{}</a>', url, obj.pk, f"{count:,}"
-        )
-
-
-@admin.register(ListMembership)
-class ListMembershipAdmin(admin.ModelAdmin):
-    """Who is on which list; reached from a list's member count (lists can be huge)."""
-
-    list_display = ["contact", "contact_list", "added_at"]
-    list_select_related = ["contact", "contact_list"]
-    search_fields = ["contact__email", "contact_list__name"]
-    raw_id_fields = ["contact", "contact_list"]
-    readonly_fields = ["added_at"]
-    show_full_result_count = False
-
-
-# --- Sendings ---------------------------------------------------------------------------------
 
 CONTENT_FIELDS = ["name", "subject", "from_name", "from_email", "html_body", "text_body", "lists"]
 STATE_FIELDS = [
@@ -184,12 +64,11 @@ class SendingAdminForm(forms.ModelForm):
                 )
         subaccount = cleaned.get("subaccount")
         subaccount_id = subaccount.pk if subaccount else self.instance.subaccount_id
-        lists = cleaned.get("lists") or []
-        foreign = [lst.name for lst in lists if lst.subaccount_id != subaccount_id]
-        if subaccount_id is not None and foreign:
-            self.add_error(
-                "lists", "These lists belong to another subaccount: " + ", ".join(foreign) + "."
-            )
+        if subaccount_id is not None:
+            try:
+                lists_refuse_foreign(subaccount_id=subaccount_id, lists=cleaned.get("lists") or [])
+            except DomainError as error:
+                self.add_error("lists", error.message)
         return cleaned
 
 
@@ -287,7 +166,7 @@ class SendingAdmin(admin.ModelAdmin):
             if name in CONTENT_FIELDS and name != "lists"
         }
         if fields:
-            services.sending_draft_update(sending=obj, fields=fields)
+            draft_services.sending_draft_update(sending=obj, fields=fields)
 
     def save_related(self, request, form, formsets, change):
         if not change or "lists" not in form.fields:
@@ -295,7 +174,7 @@ class SendingAdmin(admin.ModelAdmin):
             return
         # A draft's lists change through the service too, not form.save_m2m().
         if "lists" in form.changed_data:
-            services.sending_draft_update(
+            draft_services.sending_draft_update(
                 sending=form.instance, fields={}, lists=list(form.cleaned_data["lists"])
             )
         for formset in formsets:
@@ -348,14 +227,14 @@ class SendingAdmin(admin.ModelAdmin):
     )
     def cancel_selected_sendings(self, request, queryset):
         """Cancel each sending through the service; report, per sending, what happened."""
-        cancel_each_and_report(
+        each_and_report(
             self,
             request,
             queryset.order_by("pk"),
-            is_canceled=lambda sending: sending.status == SendingStatus.CANCELED,
-            cancel=lambda sending: services.sending_cancel(sending=sending, actor=request.user),
+            verb="canceled",
+            act=lambda sending: services.sending_cancel(sending=sending, actor=request.user),
             label=_sending_label,
-            identifier=lambda sending: sending.identifier,
+            refused_suffix=lambda sending: sending.identifier,
         )
 
 

@@ -4,13 +4,14 @@ import logging
 
 from celery import shared_task
 
-from sendings import services
+from sendings.contacts import services
 from sendings.models import ContactImport
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+# Named as when they lived in sendings/tasks.py: queued and scheduled tasks keep working.
+@shared_task(name="sendings.tasks.contact_import_run_task", ignore_result=True)
 def contact_import_run_task(contact_import_id: int) -> None:
     """Import an uploaded CSV; a no-op if the import is gone or already started."""
     pending = ContactImport.objects.filter(
@@ -21,7 +22,7 @@ def contact_import_run_task(contact_import_id: int) -> None:
     services.contact_import_run(contact_import_id=contact_import_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="sendings.tasks.recover_contact_imports", ignore_result=True)
 def recover_contact_imports() -> None:
     """Beat: imports whose worker died, or whose task was lost, are queued again."""
     requeued = services.contact_imports_recover()

@@ -1,4 +1,4 @@
-"""The "New sending" wizard: six steps, each a page that saves to the Draft (issue 6).
+"""The "New sending" wizard: six steps, each a page that saves to the Draft.
 
 1 Details, 2 Design, 3 Text version, 4 Test, 5 Contacts, 6 Schedule sending. Next and Back
 both save the step (Back without insisting on required fields) and redirect, so reloading
@@ -22,19 +22,21 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from sendings import selectors
-from sendings import services as sending_services
 from sendings.exceptions import DomainError
-from sendings.forms import (
+from sendings.models import Membership, Sending, SendingStatus
+from sendings.pages.shell import list_page_url, render_in_zone, require_marketer, shell_context
+from sendings.tenancy.selectors import membership_get
+from sendings.wizard import services as draft_services
+from sendings.wizard.forms import (
     SendingContactsForm,
     SendingDesignForm,
     SendingDetailsForm,
-    SendingScheduleForm,
     SendingTestForm,
     SendingTextForm,
 )
-from sendings.html_text import html_to_text
-from sendings.models import Membership, Sending, SendingStatus
-from sendings.views import list_page_url, render_in_zone, require_marketer, shell_context
+from sendings.wizard.html_text import html_to_text
+from sendings.wizard.schedule import SendingScheduleForm
+from sendings.wizard.selectors import audience_count
 
 TEMPLATES = "sendings/wizard/"
 
@@ -166,31 +168,29 @@ def _go(request: HttpRequest, sending: Sending, step: Step) -> HttpResponse:
 
 def _save(request: HttpRequest, sending: Sending, step: Step, **changes) -> HttpResponse:
     try:
-        sending_services.sending_draft_update(sending=sending, **changes)
+        draft_services.sending_draft_update(sending=sending, **changes)
     except DomainError as error:
         return _not_a_draft(request, sending, error.message)
     return _go(request, sending, step)
 
 
+# Where the wizard sends the user to fix what `Sending.missing_for_confirm` reports.
+FIX_STEP = {
+    "name": DETAILS,
+    "subject": DETAILS,
+    "from_email": DETAILS,
+    "html_body": DESIGN,
+    "text_body": TEXT,
+    "lists": CONTACTS,
+}
+
+
 def _missing(sending: Sending) -> list[dict]:
     """What the draft still lacks before it can be confirmed, each with the step to fix it."""
-    checks = [
-        (DETAILS, sending.name, "The sending has no name."),
-        (DETAILS, sending.subject, "The subject is missing."),
-        (DETAILS, sending.from_email, "The sender address is missing."),
-        (DESIGN, sending.html_body, "The message (its HTML) is empty."),
-        (TEXT, sending.text_body, "The text version is empty."),
+    return [
+        {"step": FIX_STEP[item.field], "url": FIX_STEP[item.field].url(sending), "text": item.text}
+        for item in sending.missing_for_confirm()
     ]
-    missing = [
-        {"step": step, "url": step.url(sending), "text": text}
-        for step, value, text in checks
-        if not value.strip()
-    ]
-    if not sending.lists.exists():
-        missing.append(
-            {"step": CONTACTS, "url": CONTACTS.url(sending), "text": "No contact list is chosen."}
-        )
-    return missing
 
 
 # --- Step 1: Details (and the "New sending" page) ----------------------------------------------
@@ -200,11 +200,11 @@ def _missing(sending: Sending) -> list[dict]:
 @require_http_methods(["GET", "POST"])
 def sending_new(request: HttpRequest, subaccount_id: int) -> HttpResponse:
     """Step 1 of a sending that does not exist yet: the Draft is created by its first Next."""
-    membership = selectors.membership_get(user=request.user, subaccount_id=subaccount_id)
+    membership = membership_get(user=request.user, subaccount_id=subaccount_id)
     require_marketer(membership)
     form = SendingDetailsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        sending = sending_services.sending_draft_create(
+        sending = draft_services.sending_draft_create(
             subaccount=membership.subaccount, actor=request.user, fields=form.cleaned_data
         )
         return redirect(DESIGN.url(sending))
@@ -286,7 +286,7 @@ def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) 
         if form.is_valid():
             addresses = form.cleaned_data["addresses"]
             try:
-                sending_services.sending_send_test(
+                draft_services.sending_send_test(
                     sending=sending, addresses=addresses, actor=request.user
                 )
             except DomainError as error:
@@ -316,7 +316,7 @@ def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membersh
     else:
         chosen = list(sending.lists.filter(subaccount=subaccount).values_list("pk", flat=True))
         form = SendingContactsForm(initial={"lists": chosen}, subaccount=subaccount)
-    audience = selectors.audience_count(subaccount_id=subaccount.pk, list_ids=chosen)
+    audience = audience_count(subaccount_id=subaccount.pk, list_ids=chosen)
     context = {"form": form, "audience": audience, "chosen": len(chosen)}
     return _page(request, CONTACTS, membership, sending, context)
 
@@ -327,7 +327,7 @@ def wizard_audience(request: HttpRequest, identifier: str) -> HttpResponse:
     """The recipient count for the ticked lists (htmx, on every change of a checkbox)."""
     sending, membership = _editable(request, identifier)
     chosen = [v for v in request.GET.getlist("lists") if v.isdigit()]
-    audience = selectors.audience_count(subaccount_id=membership.subaccount_id, list_ids=chosen)
+    audience = audience_count(subaccount_id=membership.subaccount_id, list_ids=chosen)
     context = {"audience": audience, "chosen": len(chosen)}
     template = f"{TEMPLATES}contacts.html#audience"
     return _page(request, CONTACTS, membership, sending, context, template=template)
@@ -338,7 +338,7 @@ def wizard_audience(request: HttpRequest, identifier: str) -> HttpResponse:
 
 def _schedule_form(request: HttpRequest, sending: Sending, membership: Membership, **kwargs):
     subaccount = membership.subaccount
-    audience = selectors.audience_count(
+    audience = audience_count(
         subaccount_id=subaccount.pk,
         list_ids=sending.lists.filter(subaccount=subaccount).values_list("pk", flat=True),
     )
@@ -398,7 +398,7 @@ def wizard_schedule(request: HttpRequest, sending: Sending, membership: Membersh
 
 def _confirm(request: HttpRequest, sending: Sending, form: SendingScheduleForm) -> HttpResponse:
     try:
-        confirmed = sending_services.sending_draft_confirm(
+        confirmed = draft_services.sending_draft_confirm(
             sending=sending,
             schedule_draft=SendingScheduleForm.draft_of(request.POST),
             batches=form.plans,
@@ -406,9 +406,7 @@ def _confirm(request: HttpRequest, sending: Sending, form: SendingScheduleForm) 
         )
     except DomainError as error:
         form.add_error(None, error.message)
-        membership = selectors.membership_get(
-            user=request.user, subaccount_id=sending.subaccount_id
-        )
+        membership = membership_get(user=request.user, subaccount_id=sending.subaccount_id)
         context = {"form": form, "missing": []}
         return _page(request, SCHEDULE, membership, sending, context, status=409)
     if confirmed.status == SendingStatus.DRAFT:  # not expected; say so rather than pretend
@@ -441,7 +439,7 @@ def sending_duplicate(request: HttpRequest, identifier: str) -> HttpResponse:
     if request.method == "GET":
         context = {**shell_context(request, membership.subaccount), "sending": sending}
         return render_in_zone(request, f"{TEMPLATES}duplicate.html", context, membership.subaccount)
-    copy = sending_services.sending_duplicate(sending=sending, actor=request.user)
+    copy = draft_services.sending_duplicate(sending=sending, actor=request.user)
     messages.success(request, f"“{copy.name}” is a new draft, ready to edit.")
     url = DETAILS.url(copy)
     if request.htmx:

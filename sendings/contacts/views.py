@@ -1,4 +1,4 @@
-"""Contact lists, contacts and CSV imports of a subaccount (issue 6).
+"""Contact lists, contacts and CSV imports of a subaccount.
 
 Thin like sendings.views: the selectors fetch or 404 outsiders, `require_marketer` refuses a
 viewer's POST, one service acts, then a redirect with a message (plain POST) or a partial (htmx).
@@ -15,12 +15,13 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sendings import selectors
-from sendings import services as contact_services
+from sendings.contacts import selectors
+from sendings.contacts import services as contact_services
+from sendings.contacts.forms import ContactImportForm, ContactListForm, ContactSearchForm
 from sendings.exceptions import DomainError
-from sendings.forms import ContactImportForm, ContactListForm, ContactSearchForm
 from sendings.models import Subaccount
-from sendings.views import render_in_zone, require_marketer, safe_next, shell_context
+from sendings.pages.shell import render_in_zone, require_marketer, safe_next, shell_context
+from sendings.tenancy.selectors import membership_get
 
 LISTS_TEMPLATE = "sendings/contacts/list_index.html"
 LIST_TEMPLATE = "sendings/contacts/list_detail.html"
@@ -74,7 +75,7 @@ def _render_contacts(
 @require_http_methods(["GET", "POST"])
 def contact_lists(request: HttpRequest, subaccount_id: int) -> HttpResponse:
     """The subaccount's lists with their counts; a marketer creates a list here."""
-    membership = selectors.membership_get(user=request.user, subaccount_id=subaccount_id)
+    membership = membership_get(user=request.user, subaccount_id=subaccount_id)
     subaccount = membership.subaccount
     form = ContactListForm()
     if request.method == "POST":
@@ -158,7 +159,7 @@ def contact_list_rename(request: HttpRequest, list_id: int) -> HttpResponse:
 @require_GET
 def contact_index(request: HttpRequest, subaccount_id: int) -> HttpResponse:
     """Every contact of the subaccount, searchable."""
-    membership = selectors.membership_get(user=request.user, subaccount_id=subaccount_id)
+    membership = membership_get(user=request.user, subaccount_id=subaccount_id)
     subaccount = membership.subaccount
     context = {
         **_shell(request, subaccount),
@@ -177,12 +178,12 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Unsubscribe a contact; doing it twice says so and changes nothing."""
     contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
     require_marketer(membership)
-    already = contact.unsubscribed
-    contact = contact_services.contact_unsubscribe(contact=contact)
+    result = contact_services.contact_unsubscribe(contact=contact)
+    contact = result.obj
     text = (
-        f"{contact.email} was already unsubscribed."
-        if already
-        else f"{contact.email} is unsubscribed: no future sending will reach them."
+        f"{contact.email} is unsubscribed: no future sending will reach them."
+        if result.changed
+        else f"{contact.email} was already unsubscribed."
     )
     if request.htmx:
         context = {

@@ -1,0 +1,141 @@
+"""What every signed-in page shares: the shell around it, time zones, where to go back to,
+and how an action's outcome is shown (a message, the fresh row, an HTTP status).
+
+Used by the list and detail pages, the batches dialog, the wizard, contacts and support.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django_htmx.http import trigger_client_event
+
+from sendings import selectors
+from sendings.exceptions import DomainError
+from sendings.models import Membership, Sending, Subaccount
+from sendings.tenancy.selectors import subaccounts_for_user
+from support.selectors import is_support
+
+LIST_TEMPLATE = "sendings/sending_list.html"
+# The event the list listens to (status tabs refresh their counts) after any action.
+SENDING_CHANGED = "sendingChanged"
+
+
+def shell_context(request: HttpRequest, subaccount: Subaccount | None) -> dict:
+    """What base.html needs around a page: the switcher, the account name, the support link."""
+    return {
+        "subaccount": subaccount,
+        "subaccounts": list(
+            subaccounts_for_user(user=request.user).order_by("account__name", "name")
+        ),
+        "nav": "sendings",
+        "is_support": is_support(request.user),
+    }
+
+
+def render_in_zone(
+    request: HttpRequest, template: str, context: dict, subaccount: Subaccount, status: int = 200
+) -> HttpResponse:
+    """Render with dates shown in the subaccount's time zone (partials included)."""
+    with timezone.override(subaccount.zone):
+        response = render(request, template, context, status=status)
+    # The same URL answers a fragment to htmx and a page otherwise: caches must tell them apart.
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The page to go back to: `next` from the form if it is ours, else the fallback."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return fallback
+
+
+def sendings_url() -> str:
+    """ "/sendings/": the rows build their links from it (reverse() per link is too slow)."""
+    return mark_safe(reverse("sending_detail", args=["-"]).removesuffix("-/"))
+
+
+def list_page_url(subaccount_id: int) -> str:
+    return reverse("sending_list", args=[subaccount_id])
+
+
+def return_url(request: HttpRequest, sending: Sending) -> str:
+    """Where a row's forms send the user back without JavaScript: the list page they are on
+    (htmx tells us with HX-Current-URL when it refreshes a row), else the first list page."""
+    fallback = list_page_url(sending.subaccount_id)
+    current = request.htmx.current_url_abs_path if request.htmx else None
+    if current and current.startswith(fallback):
+        return current
+    return fallback
+
+
+def row_context(request: HttpRequest, sending: Sending, membership: Membership) -> dict:
+    return {
+        "sending": sending,
+        "can_act": membership.can_act,
+        "in_list": True,
+        "next_url": return_url(request, sending),
+        "sendings_url": sendings_url(),
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an action went, for a message and an HTTP status."""
+
+    level: str  # a django.contrib.messages level name: "success" or "error"
+    text: str
+    status: int  # 200, or 409 when the rules refused the action
+
+    @property
+    def notice(self) -> dict:
+        return {"level": self.level, "text": self.text}
+
+    @classmethod
+    def success(cls, text: str) -> "Outcome":
+        return cls("success", text, 200)
+
+    @classmethod
+    def refusal(cls, error: DomainError) -> "Outcome":
+        """The rules refused the action: its reason, and 409 for htmx."""
+        return cls("error", error.message, 409)
+
+
+def outcome_redirect(request: HttpRequest, outcome: Outcome, url: str) -> HttpResponse:
+    """Without JavaScript: the message on the next page, then back where the user was."""
+    getattr(messages, outcome.level)(request, outcome.text)
+    return redirect(url)
+
+
+def row_outcome_response(
+    request: HttpRequest, identifier: str, membership: Membership, outcome: Outcome
+) -> HttpResponse:
+    """For htmx: the row, fresh, with the outcome's message beside it (200, or 409 when the
+    rules refused the action); the status tabs refresh their counts on the event."""
+    sending = selectors.sending_get(user=request.user, identifier=identifier)
+    context = {**row_context(request, sending, membership), "notice": outcome.notice}
+    response = render_in_zone(
+        request,
+        LIST_TEMPLATE + "#row_response",
+        context,
+        membership.subaccount,
+        status=outcome.status,
+    )
+    return trigger_client_event(response, SENDING_CHANGED, {"identifier": sending.identifier})
+
+
+def require_marketer(membership: Membership) -> None:
+    """Viewers may look, not act: their POSTs are refused whatever the template showed."""
+    if not membership.can_act:
+        raise PermissionDenied("Only marketers of this subaccount can do that.")
