@@ -1,4 +1,9 @@
-"""Batch and recipient state changes. Each locks the sending row first, then the batch."""
+"""Batch and recipient state changes. Each locks the sending row first, then the batch.
+
+Over 400 lines on purpose: every write to batches and recipients is here, so the lock order
+and the counters that must move together (recipient rows, batch and sending counts) can be
+checked in one read.
+"""
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass

@@ -60,7 +60,7 @@ def batch_lock(batch_id: int) -> tuple[Sending, Batch]:
 def sending_status_refresh(
     *, sending: Sending, batches: list[Batch], now: datetime, actor=None
 ) -> None:
-    """Recompute the stored status from the batches (the status table in docs/decisions.md) and save it.
+    """Recompute the stored status from the batches and save it (docs/decisions.md, status rules).
 
     A sending that finishes runs the hooks registered with `on_sending_finished` in the same
     transaction, under the same lock (support closes its open urgent-cancel ticket).

@@ -1,4 +1,5 @@
-"""Invariant 1 (pending + sent + failed + canceled = total), checked by one helper after every service call in the tests."""
+"""Invariant 1, pending + sent + failed + canceled = total: one helper checks it after every
+service call in the tests."""
 
 from collections import Counter
 

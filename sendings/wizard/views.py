@@ -1,5 +1,8 @@
 """The "New sending" wizard: six steps, each a page that saves to the Draft.
 
+Over 400 lines on purpose: one short view per step, in the order a marketer meets them,
+with the helpers they share above them.
+
 1 Details, 2 Design, 3 Text version, 4 Test, 5 Contacts, 6 Schedule sending. Next and Back
 both save the step (Back without insisting on required fields) and redirect, so reloading
 never resubmits and going back and forth keeps what was typed. Only marketers of the

@@ -1,4 +1,5 @@
-"""A sending in progress, in the browser: the marketer asks, support stops it, the marketer sees the outcome."""
+"""A sending in progress, in the browser: the marketer asks, support stops it, the marketer
+sees the outcome."""
 
 import pytest
 from django.urls import reverse

@@ -1,8 +1,9 @@
 """Finding things on the sending list the way a user does: by the UI contract's accessible names.
 
-The UI contract (docs/decisions.md): the table "Sendings", the row button "Actions for <name>", menu items
-"Cancel" / "Request urgent cancellation" / "View details", the confirm button "Yes, cancel sending",
-the eye button "View batches of <name>" and "Cancel batch <n>" in the batches dialog.
+The UI contract (docs/decisions.md): the table "Sendings", the row button "Actions for <name>",
+menu items "Cancel" / "Request urgent cancellation" / "View details", the confirm button
+"Yes, cancel sending", the eye button "View batches of <name>" and "Cancel batch <n>" in the
+batches dialog.
 """
 
 import re

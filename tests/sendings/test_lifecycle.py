@@ -1,4 +1,5 @@
-"""Every transition of sendings and batches, allowed and refused (the status rules in docs/decisions.md)."""
+"""Every transition of sendings and batches, allowed and refused (docs/decisions.md, status
+rules)."""
 
 from datetime import timedelta
 

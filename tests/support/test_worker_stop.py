@@ -1,4 +1,5 @@
-"""Support stops a sending in progress, end to end: real Celery workers, Redis, PostgreSQL and an SMTP sink.
+"""Support stops a sending in progress, end to end: real Celery workers, Redis, PostgreSQL and
+an SMTP sink.
 
 A 20,000-recipient sending is in progress; the marketer files the request, support stops it.
 After the stop commits, each worker may hand at most the message it was sending to SMTP; the
