@@ -202,6 +202,7 @@ def draft_for(subaccount, contact_list, total: int):
         subject="Benchmark",
         from_email="bench@example.com",
         html_body="<p>Hello</p>",
+        text_body="Hello",
     )
     sending.lists.set([contact_list])
     return sending
