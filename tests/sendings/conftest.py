@@ -1,8 +1,9 @@
-"""Sendings in every status, built through the services, for the page tests."""
+"""Sendings in every status, built through the services, and who may see them: page tests."""
 
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 
 from batches import services as batch_services
 from batches.models import Batch
@@ -11,7 +12,36 @@ from sendings.models import Sending, Subaccount
 from tests.factories import SendingFactory, scheduled_sending
 
 STATUSES = ["draft", "scheduled", "sending", "sent", "canceled"]
-PERSONAS = ["marketer", "viewer", "outsider", "anonymous"]
+
+
+def assert_sent_to_login(response) -> None:
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login") + "?next=")
+
+
+def assert_not_found(response) -> None:
+    assert response.status_code == 404
+
+
+def assert_forbidden(response) -> None:
+    assert response.status_code == 403
+
+
+# The personas tables: a test parametrizes `persona` (which `as_persona` logs in) with one.
+# Who may not see a subaccount's pages, and what each gets instead.
+KEPT_OUT = [
+    pytest.param("anonymous", assert_sent_to_login, id="anonymous-is-sent-to-login"),
+    pytest.param("outsider", assert_not_found, id="outsider-gets-404"),
+]
+# Who may not change anything there: the above, and a viewer, who may only look.
+REFUSED = [*KEPT_OUT, pytest.param("viewer", assert_forbidden, id="viewer-gets-403")]
+# The subaccount's members see its pages; whether they are offered its actions.
+MEMBERS = [
+    pytest.param("marketer", True, id="marketer-is-offered-actions"),
+    pytest.param("viewer", False, id="viewer-is-offered-none"),
+]
+# The same members, for pages that show both the same.
+MEMBER_PERSONAS = ["marketer", "viewer"]
 
 
 def _start(batch: Batch) -> None:
@@ -60,14 +90,9 @@ def any_sending(status, subaccount) -> Sending:
     return sending_in(status, subaccount, name=f"Campaign {status}")
 
 
-@pytest.fixture(params=PERSONAS)
-def persona(request) -> str:
-    return request.param
-
-
 @pytest.fixture
 def as_persona(client, persona, request):
-    """A client logged in as the persona (anonymous: not logged in)."""
+    """A client logged in as the test's `persona` (anonymous: not logged in)."""
     if persona != "anonymous":
         client.force_login(request.getfixturevalue(persona))
     return client

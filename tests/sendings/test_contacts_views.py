@@ -11,6 +11,13 @@ from django.urls import reverse
 from sendings.contacts import services
 from sendings.models import Contact, ContactImport, ContactList, ListMembership
 from tests.factories import ContactFactory, ContactListFactory, contact_list_with
+from tests.sendings.conftest import (
+    KEPT_OUT,
+    MEMBER_PERSONAS,
+    MEMBERS,
+    REFUSED,
+    assert_forbidden,
+)
 from tests.workers import WorkerPool, broker_flush, database_url, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -36,95 +43,106 @@ def html(response) -> str:
     return response.content.decode()
 
 
-def kept_out(persona: str, response) -> bool:
-    """Anonymous users are sent to log in, outsiders get 404: True if the persona is one."""
-    if persona == "anonymous":
-        assert response.status_code == 302
-        assert response.url.startswith(reverse("login") + "?next=")
-        return True
-    if persona == "outsider":
-        assert response.status_code == 404
-        return True
-    return False
-
-
-def refused_to_viewer(persona: str, response) -> bool:
-    if persona == "viewer":
-        assert response.status_code == 403
-        return True
-    return False
-
-
 def upload(content: bytes, name: str = "contacts.csv") -> dict:
     return {"file": SimpleUploadedFile(name, content, content_type="text/csv")}
 
 
-# --- Pages: every persona ------------------------------------------------------------------------
+# --- Pages: who gets in, and what a member is offered ----------------------------------------
+
+# The pages of a subaccount's contacts, as a url for the test's contact list.
+PAGES = {
+    "lists": lambda contact_list: reverse("contact_lists", args=[contact_list.subaccount_id]),
+    "list": lambda contact_list: reverse("contact_list_detail", args=[contact_list.pk]),
+    "all-contacts": lambda contact_list: reverse(
+        "contact_index", args=[contact_list.subaccount_id]
+    ),
+    "import": lambda contact_list: reverse(
+        "contact_import_detail", args=[contact_list.imports.get().pk]
+    ),
+    "rename-form": lambda contact_list: reverse("contact_list_rename", args=[contact_list.pk]),
+    "upload-form": lambda contact_list: reverse("contact_import_upload", args=[contact_list.pk]),
+}
 
 
-def test_lists_page(as_persona, persona, subaccount, newsletter):
+@pytest.fixture
+def an_import(newsletter, marketer) -> ContactImport:
+    return ContactImport.objects.create(
+        subaccount=newsletter.subaccount, contact_list=newsletter, created_by=marketer
+    )
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+@pytest.mark.parametrize(("persona", "assert_kept_out"), KEPT_OUT)
+def test_strangers_are_kept_out_of_every_page(
+    as_persona, newsletter, an_import, page_name, assert_kept_out
+):
+    assert_kept_out(as_persona.get(PAGES[page_name](newsletter)))
+
+
+@pytest.mark.parametrize(("persona", "may_act"), MEMBERS)
+def test_lists_page_counts_contacts_and_offers_create_only_to_a_marketer(
+    as_persona, may_act, subaccount, newsletter
+):
     ContactListFactory(subaccount=subaccount, name="Empty list")
 
     response = as_persona.get(reverse("contact_lists", args=[subaccount.pk]))
 
-    if kept_out(persona, response):
-        return
     assert response.status_code == 200
     content = html(response)
     assert re.search(r"Newsletter</a></th>\s*<td class=\"num\">2</td>", content)
     assert re.search(r"Empty list</a></th>\s*<td class=\"num\">0</td>", content)
     assert 'aria-current="page">' in content and ">Contacts</a>" in content
-    assert ("Create list" in content) is (persona == "marketer")
+    assert ("Create list" in content) is may_act
 
 
-def test_list_page_shows_its_contacts(as_persona, persona, newsletter, subaccount):
+@pytest.mark.parametrize(("persona", "may_act"), MEMBERS)
+def test_list_page_shows_its_contacts_and_offers_changes_only_to_a_marketer(
+    as_persona, may_act, newsletter, subaccount
+):
     ContactFactory(subaccount=subaccount, email="notinlist@example.com")
 
     response = as_persona.get(reverse("contact_list_detail", args=[newsletter.pk]))
 
-    if kept_out(persona, response):
-        return
     content = html(response)
     assert "ana@example.com" in content and "Bob Stone" in content
     assert "notinlist@example.com" not in content
     assert "2 contacts" in content
-    assert ("Import CSV" in content) is (persona == "marketer")
-    assert ("Unsubscribe ana@example.com" in content) is (persona == "marketer")
+    assert ("Import CSV" in content) is may_act
+    assert ("Unsubscribe ana@example.com" in content) is may_act
 
 
-def test_all_contacts_page(as_persona, persona, newsletter, subaccount):
+@pytest.mark.parametrize("persona", MEMBER_PERSONAS)
+def test_all_contacts_page_shows_every_contact_to_members(as_persona, newsletter, subaccount):
     ContactFactory(subaccount=subaccount, email="notinlist@example.com")
 
     response = as_persona.get(reverse("contact_index", args=[subaccount.pk]))
 
-    if kept_out(persona, response):
-        return
     content = html(response)
     for email in ("ana@example.com", "bob@example.com", "notinlist@example.com"):
         assert email in content
 
 
-def test_import_page(as_persona, persona, newsletter, marketer):
-    contact_import = ContactImport.objects.create(
-        subaccount=newsletter.subaccount, contact_list=newsletter, created_by=marketer
-    )
+@pytest.mark.parametrize("persona", MEMBER_PERSONAS)
+def test_import_page_shows_its_progress_to_members(as_persona, an_import):
+    response = as_persona.get(reverse("contact_import_detail", args=[an_import.pk]))
 
-    response = as_persona.get(reverse("contact_import_detail", args=[contact_import.pk]))
-
-    if kept_out(persona, response):
-        return
     assert response.status_code == 200
     assert "Waiting for a worker" in html(response)
 
 
-@pytest.mark.parametrize(
-    "url_name", ["contact_list_rename", "contact_import_upload"], ids=["rename", "upload"]
-)
-def test_forms_are_for_marketers(as_persona, persona, newsletter, url_name):
-    response = as_persona.get(reverse(url_name, args=[newsletter.pk]))
+@pytest.mark.parametrize("page_name", ["rename-form", "upload-form"])
+def test_forms_are_refused_to_a_viewer(client, viewer, newsletter, page_name):
+    client.force_login(viewer)
 
-    if kept_out(persona, response) or refused_to_viewer(persona, response):
-        return
+    assert_forbidden(client.get(PAGES[page_name](newsletter)))
+
+
+@pytest.mark.parametrize("page_name", ["rename-form", "upload-form"])
+def test_forms_are_for_marketers(client, marketer, newsletter, page_name):
+    client.force_login(marketer)
+
+    response = client.get(PAGES[page_name](newsletter))
+
     assert response.status_code == 200
     assert '<label for="id_' in html(response)
 
@@ -132,50 +150,84 @@ def test_forms_are_for_marketers(as_persona, persona, newsletter, url_name):
 # --- Posts: viewers 403, outsiders 404, anonymous to login -----------------------------------
 
 
-def test_create_list(as_persona, persona, subaccount):
+@pytest.mark.parametrize(("persona", "assert_refused"), REFUSED)
+def test_create_list_is_refused_to_all_but_a_marketer(as_persona, subaccount, assert_refused):
     response = as_persona.post(reverse("contact_lists", args=[subaccount.pk]), {"name": " VIP "})
 
-    if kept_out(persona, response) or refused_to_viewer(persona, response):
-        assert not ContactList.objects.filter(name="VIP").exists()
-        return
+    assert_refused(response)
+    assert not ContactList.objects.filter(name="VIP").exists()
+
+
+def test_a_marketer_creates_a_list(client, marketer, subaccount):
+    client.force_login(marketer)
+
+    response = client.post(reverse("contact_lists", args=[subaccount.pk]), {"name": " VIP "})
+
     created = ContactList.objects.get(subaccount=subaccount, name="VIP")
     assert response.status_code == 302
     assert response.url == reverse("contact_list_detail", args=[created.pk])
 
 
-def test_rename_list(as_persona, persona, newsletter):
+@pytest.mark.parametrize(("persona", "assert_refused"), REFUSED)
+def test_rename_list_is_refused_to_all_but_a_marketer(as_persona, newsletter, assert_refused):
     response = as_persona.post(
         reverse("contact_list_rename", args=[newsletter.pk]), {"name": "Weekly news"}
     )
 
+    assert_refused(response)
     newsletter.refresh_from_db()
-    if kept_out(persona, response) or refused_to_viewer(persona, response):
-        assert newsletter.name == "Newsletter"
-        return
+    assert newsletter.name == "Newsletter"
+
+
+def test_a_marketer_renames_a_list(client, marketer, newsletter):
+    client.force_login(marketer)
+
+    response = client.post(
+        reverse("contact_list_rename", args=[newsletter.pk]), {"name": "Weekly news"}
+    )
+
+    newsletter.refresh_from_db()
     assert response.status_code == 302
     assert newsletter.name == "Weekly news"
 
 
-def test_unsubscribe(as_persona, persona, ana):
+@pytest.mark.parametrize(("persona", "assert_refused"), REFUSED)
+def test_unsubscribe_is_refused_to_all_but_a_marketer(as_persona, ana, assert_refused):
     response = as_persona.post(reverse("contact_unsubscribe", args=[ana.pk]))
 
+    assert_refused(response)
     ana.refresh_from_db()
-    if kept_out(persona, response) or refused_to_viewer(persona, response):
-        assert ana.unsubscribed is False
-        return
+    assert ana.unsubscribed is False
+
+
+def test_a_marketer_unsubscribes_a_contact(client, marketer, ana):
+    client.force_login(marketer)
+
+    response = client.post(reverse("contact_unsubscribe", args=[ana.pk]))
+
+    ana.refresh_from_db()
     assert response.status_code == 302
     assert ana.unsubscribed is True
     assert ana.unsubscribed_at is not None
 
 
-def test_upload(as_persona, persona, newsletter):
+@pytest.mark.parametrize(("persona", "assert_refused"), REFUSED)
+def test_upload_is_refused_to_all_but_a_marketer(as_persona, newsletter, assert_refused):
     response = as_persona.post(
         reverse("contact_import_upload", args=[newsletter.pk]), upload(b"new@example.com\n")
     )
 
-    if kept_out(persona, response) or refused_to_viewer(persona, response):
-        assert not ContactImport.objects.exists()
-        return
+    assert_refused(response)
+    assert not ContactImport.objects.exists()
+
+
+def test_a_marketer_uploads_a_csv_and_goes_to_its_import(client, marketer, newsletter):
+    client.force_login(marketer)
+
+    response = client.post(
+        reverse("contact_import_upload", args=[newsletter.pk]), upload(b"new@example.com\n")
+    )
+
     contact_import = ContactImport.objects.get()
     assert response.url == reverse("contact_import_detail", args=[contact_import.pk])
 
