@@ -3,6 +3,7 @@ import sys
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import override_settings
 
 from batches import services as batch_services
 from config.celery import app as celery_app
@@ -38,9 +39,8 @@ SERVICES = {
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """PBKDF2 costs ~1 s a user on this machine; tests need no such strength."""
-    from django.conf import settings
-
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -48,12 +48,14 @@ def _static_files_without_collectstatic():
     """Production serves a hashed manifest built by collectstatic; tests serve the sources."""
     from django.conf import settings
 
-    settings.STORAGES = {
+    storages = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    settings.WHITENOISE_USE_FINDERS = True
-    settings.WHITENOISE_AUTOREFRESH = True
+    with override_settings(
+        STORAGES=storages, WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=True
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
