@@ -1,5 +1,6 @@
 """`make run`'s embedded default: SQLite and no server. Migrate and seed it for real."""
 
+import contextlib
 import http.cookiejar
 import os
 import re
@@ -7,10 +8,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tests.workers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,15 +73,17 @@ def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(tmp_path
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
+
+    def login_page_once_up():
+        try:
+            return opener.open(f"{base}/accounts/login/", timeout=2)
+        except OSError:  # not listening yet
+            return None
+
     try:
-        for _ in range(100):
-            try:
-                login_page = opener.open(f"{base}/accounts/login/", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("the embedded server did not answer")
+        login_page = wait_for(
+            login_page_once_up, timeout=30, every=0.2, what="the embedded server to answer"
+        )
         assert login_page.status == 200
         assert "Log in" in login_page.read().decode()
 
@@ -134,15 +138,15 @@ def test_embedded_worker_delivers_a_due_sending_into_the_mail_folder(tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+    def the_sending():
+        with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as db:
+            return db.execute("SELECT status, sent_count FROM sendings_sending").fetchone()
+
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != "sent":
-            time.sleep(0.5)
-            with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-                status, sent = db.execute(
-                    "SELECT status, sent_count FROM sendings_sending"
-                ).fetchone()
+        with contextlib.suppress(TimeoutError):  # the worker's log says why, below
+            wait_for(lambda: the_sending()[0] == "sent", timeout=60, every=0.5, what="sent")
+        status, sent = the_sending()
     finally:
         worker.terminate()
         worker.wait(20)

@@ -20,6 +20,13 @@ from tests.workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+# That nothing more arrives can only be seen by watching for a while; at the pace before a
+# stop (a few hundred messages a second) a worker that ignored it would show within this.
+QUIET_AFTER_STOP_SECONDS = 1.5
+# A killed worker's last bytes are still in the sink's socket; the sink cannot say when it
+# has read them, so it is given this long before its count is taken.
+SINK_SETTLE_SECONDS = 0.2
+
 
 def status_of(model, pk) -> str:
     return model.objects.values_list("status", flat=True).get(pk=pk)
@@ -69,6 +76,7 @@ def test_a_batch_canceled_a_second_before_its_time_never_goes_out(
     )
     first, second, third = Batch.objects.filter(sending=sending).order_by("number")
     wait_for(lambda: status_of(Batch, first.pk) == "sent", timeout=30, what="batch 1 sent")
+    # The moment under test, on the real clock the workers share: a second before batch 2.
     time.sleep(max(0.0, (second.scheduled_at - timezone.now()).total_seconds() - 1))
 
     batch_services.batch_cancel(batch=second, actor=marketer)
@@ -95,7 +103,13 @@ def test_a_stop_mid_delivery_lets_at_most_one_message_per_worker_through(
     sending_services.sending_stop(sending=sending, actor=support_user)
     committed = time.monotonic()
 
-    time.sleep(1.5)
+    # Every message in flight has landed once no worker holds a claim on the batch.
+    wait_for(
+        lambda: not Recipient.objects.filter(batch=batch, claimed_at__isnull=False).exists(),
+        timeout=10,
+        what="the workers to let go of their claims",
+    )
+    time.sleep(QUIET_AFTER_STOP_SECONDS)
     after = sink.received_after(committed)
     assert after <= worker_count, f"{after} messages reached SMTP after the stop committed"
     batch.refresh_from_db()
@@ -123,7 +137,7 @@ def test_a_worker_killed_mid_batch_loses_nobody(subaccount, sink, workers):
     wait_for(lambda: sink.count() >= 800, timeout=60, what="800 messages")
 
     doomed.kill()
-    time.sleep(0.2)  # let the sink finish a message that was mid-transfer
+    time.sleep(SINK_SETTLE_SECONDS)  # a message that was mid-transfer
     at_kill = sink.count()
     recorded = Recipient.objects.filter(batch=batch, status="sent").count()
     in_flight = at_kill - recorded
