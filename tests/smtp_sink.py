@@ -10,6 +10,7 @@ connection (no reply) when the n-th message's data arrives, once, without accept
 
 import email
 import email.policy
+import itertools
 import logging
 import socket
 import threading
@@ -25,9 +26,19 @@ class Received:
     at: float  # time.monotonic() when the server accepted it
     wall: float  # time.time(), the same moment
     raw: bytes
+    session: int = 0  # which SMTP connection brought it (one at a time per worker process)
 
     def parsed(self):
         return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+_sessions = itertools.count(1)
+
+
+def _session_number(session) -> int:
+    if not hasattr(session, "sink_number"):
+        session.sink_number = next(_sessions)
+    return session.sink_number
 
 
 class _Handler:
@@ -55,7 +66,8 @@ class _Handler:
         raw = envelope.original_content or envelope.content
         with sink.lock:
             sink.received.extend(
-                Received(rcpt.lower(), now, wall, raw) for rcpt in envelope.rcpt_tos
+                Received(rcpt.lower(), now, wall, raw, _session_number(session))
+                for rcpt in envelope.rcpt_tos
             )
         return "250 Message accepted"
 
@@ -79,14 +91,29 @@ class SmtpSink:
         self.data_seen = 0
         self.dropped = 0
         self.port = _free_port()
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
+
+    def _controller(self) -> Controller:
+        return Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> "SmtpSink":
         self.controller.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+    def server_stop(self) -> None:
+        """Take the server down (connections refused) until `server_start`; what it accepted
+        so far is kept."""
         self.controller.stop()
+        self.controller = None
+
+    def server_start(self) -> None:
+        """The server is back on the same port."""
+        self.controller = self._controller()
+        self.controller.start()
 
     def count(self) -> int:
         with self.lock:

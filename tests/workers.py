@@ -45,7 +45,15 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, every: float = 
 
 
 class Worker:
-    def __init__(self, *, name: str, log_dir: Path, env: dict[str, str], beat: bool):
+    def __init__(
+        self,
+        *,
+        name: str,
+        log_dir: Path,
+        env: dict[str, str],
+        beat: bool,
+        queues: str = "dispatch,delivery",
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         command = [
@@ -56,7 +64,7 @@ class Worker:
             "config",
             "worker",
             "--pool=solo",
-            "--queues=dispatch,delivery",
+            f"--queues={queues}",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -123,8 +131,11 @@ class WorkerPool:
         env.update({key: str(value) for key, value in overrides.items()})
         return env
 
-    def start(self, count: int = 1, *, beat: bool = True, **overrides) -> list[Worker]:
-        """`beat=True` gives the first of these workers an embedded beat."""
+    def start(
+        self, count: int = 1, *, beat: bool = True, queues: str = "dispatch,delivery", **overrides
+    ) -> list[Worker]:
+        """`beat=True` gives the first of these workers an embedded beat; `queues` is what
+        they consume (the production topology has a worker of its own on "dispatch")."""
         started = []
         for index in range(count):
             worker = Worker(
@@ -132,6 +143,7 @@ class WorkerPool:
                 log_dir=self.log_dir,
                 env=self.env(overrides),
                 beat=beat and index == 0,
+                queues=queues,
             )
             self.workers.append(worker)
             started.append(worker)
