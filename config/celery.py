@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -48,3 +48,31 @@ def _create_filesystem_broker_folders(sender, **kwargs):
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+# Heartbeats for GET /healthz (config/heartbeats.py). Only the beat process ticks.
+_beat_process = False
+
+
+@signals.beat_init.connect
+@signals.beat_embedded_init.connect
+def _mark_beat_process(sender=None, **kwargs):
+    global _beat_process
+    _beat_process = True
+
+
+@signals.before_task_publish.connect
+def _beat_tick_heartbeat(sender=None, **kwargs):
+    if _beat_process and sender == "batches.tasks.dispatch_due_batches":
+        from config.heartbeats import BEAT, heartbeat
+
+        heartbeat(BEAT)
+
+
+@signals.worker_ready.connect
+def _worker_heartbeat(sender=None, **kwargs):
+    from django.conf import settings
+
+    from config.heartbeats import worker_heartbeat_start
+
+    worker_heartbeat_start(every=settings.DISPATCH_TICK_SECONDS)

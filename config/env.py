@@ -88,6 +88,9 @@ def env_database(name: str, default: str) -> dict:
         config = dj_database_url.parse(url, conn_max_age=0)
     except ValueError as error:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {error}") from None
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # A server that is down or unreachable must fail fast (requests, /healthz, workers).
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web and worker write at once in embedded mode: WAL + immediate transactions
         # + a busy timeout turn "database is locked" into a short wait.

@@ -117,9 +117,9 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
-# Sessions are read from the cache (Redis in production) and written through to the
-# database: one query less on every page.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database only: signed-in pages and the support Stop must keep working
+# while Redis is down (the cached_db engine fails every request then).
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
@@ -156,7 +156,12 @@ SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes={"http", "https"
 _redis_url = env_str("REDIS_URL") and env_url("REDIS_URL", "", schemes={"redis", "rediss"})
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            # A Redis that is down must fail fast, not hang a request or a worker.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
         if _redis_url
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
@@ -185,6 +190,9 @@ DELIVERY_SLICE_SECONDS = env_float("DELIVERY_SLICE_SECONDS", 5.0, minimum=0.1)
 DELIVERY_PARALLELISM = env_int("DELIVERY_PARALLELISM", 4, minimum=1)
 EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
 RECOVERY_INTERVAL_SECONDS = env_float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1)
+# A delivery task renews its lease with every record; one not renewed for this long belongs
+# to a dead process, whose claims go back to the queue without waiting CLAIM_TIMEOUT_SECONDS.
+DELIVERY_LEASE_SECONDS = env_float("DELIVERY_LEASE_SECONDS", 20.0, minimum=1.0)
 # Where List-Unsubscribe mail goes; empty means the sending's own from address.
 UNSUBSCRIBE_MAILTO = (
     env_email("UNSUBSCRIBE_MAILTO", "") if env_str("UNSUBSCRIBE_MAILTO", "") else ""

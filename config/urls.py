@@ -2,6 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config import health
+
+handler500 = "config.errors.server_error_or_unavailable"
+
 urlpatterns = [
     path(
         "accounts/login/",
@@ -9,6 +13,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("sendings.urls")),
     path("", include("batches.urls")),
