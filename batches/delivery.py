@@ -6,6 +6,16 @@ DELIVERY_RECORD_EVERY messages or DELIVERY_RECORD_SECONDS, so the Sent column tr
 server by at most that much and a killed worker can resend at most that many messages.
 Before each message it checks the batch's halt signal (one cache read), so a stop or cancel
 that commits lets at most the message already in flight through.
+
+Lost connections are transient. A database that goes away is retried with a short backoff
+(the first retry after 50 ms) for as long as it takes, and the results not recorded yet are
+kept meanwhile, so nothing the SMTP server accepted is sent again. An SMTP server that goes
+away gets the chunk back and is retried the same way. The halt signal and the rate limit
+carry on without Redis (batches/halt.py; a per-process limit). A worker holds its claims
+under a lease (batches.models.DeliveryLease) that every claim and record renews; one that
+could not renew it for half of DELIVERY_LEASE_SECONDS sends nothing more until it has, and
+one whose lease recovery ended drops the rest of its chunk: those claims may be another
+worker's by then.
 """
 
 import enum
@@ -18,6 +28,8 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import mailers
+from django.db import InterfaceError, OperationalError, connection
+from redis.exceptions import RedisError
 
 from batches import services as batch_services
 from batches.halt import HaltWatch
@@ -31,7 +43,35 @@ log = logging.getLogger(__name__)
 
 # A connection that drops is reopened; after this many drops in a row the chunk is given back.
 MAX_RECONNECTS = 3
-HEARTBEAT_PREFIX = "batch-delivering:"
+# A lost database connection is retried after this, doubling up to the maximum.
+DB_RETRY_FIRST_SECONDS = 0.05
+DB_RETRY_MAX_SECONDS = 1.0
+DB_ERRORS = (OperationalError, InterfaceError)
+# After an SMTP server stopped answering, the next chunk is tried after this, doubling.
+SMTP_RETRY_FIRST_SECONDS = 0.2
+SMTP_RETRY_MAX_SECONDS = 2.0
+
+
+def with_database(call, *, what: str):
+    """`call()`, retried while the database is unreachable: close the broken connection,
+    wait a little longer each time, try again. Never inside a transaction (delivery code
+    runs in autocommit; each service opens its own)."""
+    delay = DB_RETRY_FIRST_SECONDS
+    lost_at = None
+    while True:
+        try:
+            result = call()
+        except DB_ERRORS as error:
+            connection.close()
+            if lost_at is None:
+                lost_at = time.monotonic()
+                log.warning("Database unreachable while %s (%s); retrying", what, error)
+            time.sleep(delay)
+            delay = min(DB_RETRY_MAX_SECONDS, delay * 2)
+            continue
+        if lost_at is not None:
+            log.warning("Database back after %.1f s (%s)", time.monotonic() - lost_at, what)
+        return result
 
 
 # --- Rate limit ---------------------------------------------------------------------------------
@@ -58,13 +98,23 @@ class RateLimiter:
             now = time.time()
             slot = int(now / self.window)
             key = f"send-rate:{self.key}:{slot}"
-            cache.add(key, 0, timeout=max(2, int(self.window * 4)))
             try:
+                cache.add(key, 0, timeout=max(2, int(self.window * 4)))
                 if cache.incr(key) <= self.per_window:
                     return
             except ValueError:  # the key expired between add and incr: next window
                 continue
+            except (RedisError, OSError):
+                # No shared counter: this process alone keeps to the limit until it is back.
+                if self._local_allows(slot):
+                    return
             time.sleep(max(0.0, (slot + 1) * self.window - now))
+
+    def _local_allows(self, slot: int) -> bool:
+        if getattr(self, "local_slot", None) != slot:
+            self.local_slot, self.local_count = slot, 0
+        self.local_count += 1
+        return self.local_count <= self.per_window
 
 
 # --- Sending one message ------------------------------------------------------------------------
@@ -159,6 +209,7 @@ class Progress(enum.Enum):
     HALTED = "halted"  # the batch was canceled or stopped
     MORE = "more"  # the time slice is spent; requeue
     WAITING = "waiting"  # recipients wait for a retry; requeue at `retry_at`
+    LEASE_LOST = "lease_lost"  # recovery gave this task's work to another: stop here
 
 
 @dataclass(frozen=True)
@@ -168,9 +219,14 @@ class Report:
     retry_at: datetime | None = None
 
 
+class LeaseLost(Exception):
+    """Recovery ended this task's lease: its remaining claims may be another worker's."""
+
+
 class BatchDelivery:
-    def __init__(self, batch: Batch):
+    def __init__(self, batch: Batch, *, lease_id: int | None = None):
         self.batch_id = batch.pk
+        self.lease_id = lease_id
         sending = batch.sending
         self.content = Content.of(sending)
         self.limiter = RateLimiter(str(sending.subaccount_id), sending.subaccount.send_rate_limit)
@@ -184,29 +240,56 @@ class BatchDelivery:
             else (settings.DELIVERY_CHUNK_SIZE)
         )
         self.pending = Results()
-        self.recorded_at = time.monotonic()
+        self.recorded_at = self.renewed_at = time.monotonic()
         self.sent = 0
+        self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
 
     def run(self, *, budget_seconds: float) -> Report:
         with self.halt:
-            return self._run(deadline=time.monotonic() + budget_seconds)
+            try:
+                return self._run(deadline=time.monotonic() + budget_seconds)
+            except LeaseLost:
+                log.warning("Batch %s: lease %s was ended; leaving the rest to others",
+                            self.batch_id, self.lease_id)  # fmt: skip
+                return Report(Progress.LEASE_LOST, self.sent)
 
     def _run(self, *, deadline: float) -> Report:
         after_id = 0
         while time.monotonic() < deadline:
-            claims = batch_services.recipients_claim(
-                batch_id=self.batch_id, limit=self.chunk_size, after_id=after_id
+            claims = with_database(
+                lambda after=after_id: batch_services.recipients_claim(
+                    batch_id=self.batch_id,
+                    limit=self.chunk_size,
+                    after_id=after,
+                    lease_id=self.lease_id,
+                ),
+                what="claiming",
             )
+            self.renewed_at = time.monotonic()
+            if not claims and self.lease_id is not None and not self._lease_held():
+                raise LeaseLost
             if not claims and after_id:  # retries and released claims sit below after_id
                 after_id = 0
                 continue
             if not claims:
                 return self._wrap_up()
             after_id = claims[-1].id
-            cache.set(f"{HEARTBEAT_PREFIX}{self.batch_id}", 1, settings.CLAIM_TIMEOUT_SECONDS)
-            if not self._deliver(claims):
-                return Report(Progress.HALTED, self.sent)
+            try:
+                if not self._deliver(claims):
+                    return Report(Progress.HALTED, self.sent)
+            except ConnectionLost as lost:
+                # The chunk went back; try again shortly rather than give up the slice.
+                log.warning("Batch %s: SMTP server lost (%s); again in %.1f s",
+                            self.batch_id, lost, self.smtp_retry)  # fmt: skip
+                time.sleep(self.smtp_retry)
+                self.smtp_retry = min(SMTP_RETRY_MAX_SECONDS, self.smtp_retry * 2)
         return Report(Progress.MORE, self.sent)
+
+    def _lease_held(self) -> bool:
+        lease_id = self.lease_id
+        return with_database(
+            lambda: batch_services.lease_renew(lease_id=lease_id), what="renewing the lease"
+        )
 
     def _deliver(self, claims: list[Claim]) -> bool:
         """Send a chunk. False as soon as the batch is halted."""
@@ -214,6 +297,9 @@ class BatchDelivery:
         try:
             for index, claim in enumerate(claims):
                 self.limiter.wait()
+                if self._renewal_due() and self._record(renew=True) != BatchStatus.SENDING:
+                    self._release(claims[index:])
+                    return False
                 if self.halt.announced():
                     self._release(claims[index:])
                     return False
@@ -225,6 +311,7 @@ class BatchDelivery:
                     self._record()
                     self._release(claims[index:])
                     raise
+                self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
                 self.pending.add(claim, outcome, error)
                 if self._record_due() and self._record() != BatchStatus.SENDING:
                     self._release(claims[index + 1 :])
@@ -236,7 +323,13 @@ class BatchDelivery:
 
     def _release(self, claims: list[Claim]) -> None:
         """Hand back claims this worker will not send, so a stop's numbers become final."""
-        batch_services.recipients_release(batch_id=self.batch_id, ids=[c.id for c in claims])
+        ids = [c.id for c in claims]
+        with_database(
+            lambda: batch_services.recipients_release(
+                batch_id=self.batch_id, ids=ids, lease_id=self.lease_id
+            ),
+            what="releasing claims",
+        )
 
     def _record_due(self) -> bool:
         return (
@@ -244,23 +337,44 @@ class BatchDelivery:
             or time.monotonic() - self.recorded_at >= settings.DELIVERY_RECORD_SECONDS
         )
 
-    def _record(self) -> str:
-        """Record what is pending; the batch's status as read under its lock ("" if nothing)."""
+    def _renewal_due(self) -> bool:
+        """Half the lease gone without a renewal: recovery may soon think this task dead."""
+        if self.lease_id is None:
+            return False
+        return time.monotonic() - self.renewed_at >= settings.DELIVERY_LEASE_SECONDS / 2
+
+    def _record(self, *, renew: bool = False) -> str:
+        """Record what is pending; the batch's status as read under its lock ("" if nothing).
+
+        The results are dropped only once the database has them: while it is unreachable this
+        retries (and sends nothing meanwhile). Raises LeaseLost if recovery ended the lease.
+        """
         self.recorded_at = time.monotonic()
-        if not self.pending:
+        if not self.pending and not renew:
             return ""
-        results, self.pending = self.pending, Results()
-        record = batch_services.recipients_record_results(
-            batch_id=self.batch_id,
-            sent=results.sent,
-            failed=results.failed,
-            rejected=results.rejected,
+        results = self.pending
+        record = with_database(
+            lambda: batch_services.recipients_record_results(
+                batch_id=self.batch_id,
+                sent=results.sent,
+                failed=results.failed,
+                rejected=results.rejected,
+                lease_id=self.lease_id,
+            ),
+            what="recording results",
         )
+        self.pending = Results()
+        self.renewed_at = time.monotonic()
         self.sent += record.sent
+        if not record.lease_held:
+            raise LeaseLost
         return record.batch_status
 
     def _wrap_up(self) -> Report:
         """Nothing claimable: finish the batch, wait for retries, or leave it to other workers."""
+        return with_database(self._wrap_up_once, what="wrapping up")
+
+    def _wrap_up_once(self) -> Report:
         waiting = Recipient.objects.filter(batch_id=self.batch_id, status=RecipientStatus.PENDING)
         if not waiting.exists():
             try:
@@ -285,18 +399,16 @@ def _still_sending(batch_id: int) -> bool:
     return Batch.objects.filter(pk=batch_id, status=BatchStatus.SENDING).exists()
 
 
-def batch_deliver(*, batch_id: int, budget_seconds: float) -> Report:
+def batch_deliver(*, batch_id: int, budget_seconds: float, lease_id: int | None = None) -> Report:
     """Deliver one batch for up to `budget_seconds` (chunk granularity); see the module doc."""
-    batch = (
-        Batch.objects.select_related("sending__subaccount")
-        .filter(pk=batch_id, status=BatchStatus.SENDING)
-        .first()
+    batch = with_database(
+        lambda: (
+            Batch.objects.select_related("sending__subaccount")
+            .filter(pk=batch_id, status=BatchStatus.SENDING)
+            .first()
+        ),
+        what="loading the batch",
     )
     if batch is None:
         return Report(Progress.FINISHED)
-    return BatchDelivery(batch).run(budget_seconds=budget_seconds)
-
-
-def delivery_active(batch_id: int) -> bool:
-    """Whether a worker claimed a chunk of this batch within the claim timeout."""
-    return cache.get(f"{HEARTBEAT_PREFIX}{batch_id}") is not None
+    return BatchDelivery(batch, lease_id=lease_id).run(budget_seconds=budget_seconds)

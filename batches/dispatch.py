@@ -8,6 +8,7 @@ so overlapping ticks, duplicate ETA tasks and two beats are harmless.
 """
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,11 +16,17 @@ from celery import signature
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from batches import services as batch_services
-from batches.delivery import delivery_active
-from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
+from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
+
+log = logging.getLogger(__name__)
+
+# What publishing raises when the broker is down.
+BROKER_ERRORS = (BrokerError, RedisError, OSError)
 
 # One tick looks at no more than this many batches; the next tick takes the rest.
 DUE_PER_TICK = 500
@@ -67,10 +74,33 @@ def batch_start_and_deliver(*, batch_id: int, now: datetime | None = None) -> bo
     return True
 
 
-def delivery_enqueue(*, batch_id: int, workers: int = 1, eta: datetime | None = None) -> None:
-    """Queue `workers` delivery tasks for a batch; each claims its own chunks."""
-    for _ in range(workers):
-        signature(DELIVER_TASK, args=(batch_id,)).apply_async(eta=eta)
+def delivery_enqueue(*, batch_id: int, workers: int = 1) -> int:
+    """Queue `workers` delivery tasks for a batch, each with a lease of its own; each claims
+    its own chunks. Returns how many the broker took: a task it did not take loses its lease
+    at once, so the next recovery round queues it again."""
+    queued = 0
+    for lease_id in batch_services.leases_create(batch_id=batch_id, count=workers):
+        try:
+            signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(retry=False)
+        except BROKER_ERRORS as error:
+            log.warning("Delivery of batch %s not queued (%s); recovery will", batch_id, error)
+            batch_services.lease_end(lease_id=lease_id)
+        else:
+            queued += 1
+    return queued
+
+
+def delivery_requeue(*, batch_id: int, lease_id: int, eta: datetime | None = None) -> bool:
+    """Queue a delivery task's next slice, with its lease (renewed until `eta` if it waits).
+    False if the broker cannot take it: the caller carries on itself."""
+    if eta is not None:
+        batch_services.lease_renew(lease_id=lease_id, until=eta)
+    try:
+        signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(eta=eta)
+    except BROKER_ERRORS as error:
+        log.warning("Batch %s: next slice not queued (%s); delivering on here", batch_id, error)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -78,17 +108,22 @@ class RecoveryReport:
     released: int
     requeued: int
     finished: int
+    expired: int = 0
 
 
 def deliveries_recover(*, now: datetime | None = None) -> RecoveryReport:
-    """Repair what a crash leaves behind, for every batch that is sending.
+    """Repair what a crash or an outage leaves behind, for every batch that is sending.
 
-    Claims older than CLAIM_TIMEOUT_SECONDS go back to the queue; a batch with deliverable
-    recipients and no worker on it gets a delivery task; a batch with nobody pending left
-    (its last worker died before finishing it) is finished.
+    Leases not renewed for DELIVERY_LEASE_SECONDS end and their claims go back to the queue
+    (a killed worker, a task lost with the broker); claims no lease holds go back after
+    CLAIM_TIMEOUT_SECONDS. A batch with deliverable recipients and fewer than
+    DELIVERY_PARALLELISM leases gets tasks for the missing ones, so full parallelism comes
+    back after any fault; a batch with nobody pending left (its last worker died before
+    finishing it) is finished.
     """
     now = now or timezone.now()
     released = batch_services.recipients_release_stale(now=now)
+    expired = batch_services.leases_expire(now=now)
     requeued = finished = 0
     for batch_id in Batch.objects.filter(status=BatchStatus.SENDING).values_list("pk", flat=True):
         pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
@@ -97,8 +132,11 @@ def deliveries_recover(*, now: datetime | None = None) -> RecoveryReport:
             with contextlib.suppress(DomainError):
                 finished += batch_services.batch_finish(batch_id=batch_id)
             continue
-        unattended = batch_id in released or not delivery_active(batch_id)
-        if unattended and pending.filter(claimed_at__isnull=True).exists():
-            delivery_enqueue(batch_id=batch_id)
-            requeued += 1
-    return RecoveryReport(released=len(released), requeued=requeued, finished=finished)
+        missing = (
+            settings.DELIVERY_PARALLELISM - DeliveryLease.objects.filter(batch_id=batch_id).count()
+        )
+        if missing > 0 and pending.filter(claimed_at__isnull=True).exists():
+            requeued += delivery_enqueue(batch_id=batch_id, workers=missing)
+    return RecoveryReport(
+        released=len(released), requeued=requeued, finished=finished, expired=len(expired)
+    )

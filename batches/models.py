@@ -104,6 +104,9 @@ class Recipient(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The DeliveryLease of the task holding the claim (no foreign key: a lease that ends must
+    # not touch this table beyond the claims it releases).
+    claimed_by = models.BigIntegerField(null=True, blank=True)
     # After a rejection the recipient waits (backoff) before it can be claimed again.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -128,7 +131,31 @@ class Recipient(models.Model):
                 condition=Q(status="canceled", claimed_at__isnull=False),
                 name="recipient_inflight_idx",
             ),
+            # Claims by lease: what a dead task held, released when its lease ends.
+            models.Index(
+                fields=["claimed_by"],
+                condition=Q(claimed_at__isnull=False),
+                name="recipient_claimed_by_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+
+class DeliveryLease(models.Model):
+    """One delivery task in circulation for a batch: queued, running, or requeued.
+
+    Created when the task is queued and carried by it from slice to slice; a running task
+    renews it with every claim and record (database time). One not renewed for
+    DELIVERY_LEASE_SECONDS belongs to a task that died or was lost with the broker: recovery
+    ends it, releases the claims it held and queues a task in its place. So the leases of a
+    batch count its tasks, and a dead task's claims come back without waiting for
+    CLAIM_TIMEOUT_SECONDS, while a live task's claims are never taken from it.
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="leases")
+    renewed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Delivery lease {self.pk} of batch {self.batch_id}"

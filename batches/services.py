@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from batches.halt import halt_announce, halt_pending
-from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
+from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
 from sendings.models import Contact, Sending, SendingEvent
 from sendings.results import Changed
@@ -51,7 +52,8 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
     )
     Sending.objects.filter(pk=sending.pk).update(canceled_count=F("canceled_count") + canceled)
     batch_id = batch.pk
-    transaction.on_commit(lambda: halt_announce(batch_id))
+    # Best effort (Redis may be down): workers also read the status at their next record.
+    transaction.on_commit(lambda: halt_announce(batch_id), robust=True)
     return canceled
 
 
@@ -250,6 +252,7 @@ class DeliveryRecord:
     failed: int
     retrying: int = 0
     batch_status: str = ""  # as it is after this record: a worker stops unless "sending"
+    lease_held: bool = True  # False: recovery ended the worker's lease; it must stop sending
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -263,6 +266,7 @@ def recipients_record_results(
     sent: Collection[int],
     failed: Mapping[int, str] | None = None,
     rejected: Mapping[int, str] | None = None,
+    lease_id: int | None = None,
     now: datetime | None = None,
 ) -> DeliveryRecord:
     """Record what the SMTP server did with recipients of one batch, counters included.
@@ -273,6 +277,8 @@ def recipients_record_results(
     A recipient canceled by a stop while its message was already in flight is recorded as
     sent after all: the Sent column counts what the server accepted. Recording a recipient
     twice changes nothing. Locks the sending, then the batch, like every other service.
+    With `lease_id` the worker's lease is renewed in the same transaction; the record says
+    whether it still held it.
     """
     failed = dict(failed or {})
     rejected = rejected or {}
@@ -280,6 +286,7 @@ def recipients_record_results(
     open_statuses = [RecipientStatus.PENDING, RecipientStatus.CANCELED]
     with transaction.atomic():
         sending, batch = batch_lock(batch_id)
+        lease_held = lease_id is None or lease_renew(lease_id=lease_id)
         retrying = 0
         if rejected:
             attempts = dict(
@@ -291,7 +298,7 @@ def recipients_record_results(
             if stopped:  # canceled by a stop meanwhile: it stays canceled, its claim ends
                 Recipient.objects.filter(
                     batch=batch, pk__in=stopped, status=RecipientStatus.CANCELED
-                ).update(claimed_at=None)
+                ).update(claimed_at=None, claimed_by=None)
             for recipient_id, error in rejected.items():
                 if recipient_id not in attempts:
                     continue
@@ -302,6 +309,7 @@ def recipients_record_results(
                 Recipient.objects.filter(pk=recipient_id).update(
                     attempts=tried,
                     claimed_at=None,
+                    claimed_by=None,
                     next_attempt_at=now + retry_delay(tried),
                     last_error=error[:2000],
                 )
@@ -317,6 +325,7 @@ def recipients_record_results(
                 sent_at=now,
                 attempts=F("attempts") + 1,
                 claimed_at=None,
+                claimed_by=None,
                 last_error="",
             )
             moved[status] += count
@@ -334,6 +343,7 @@ def recipients_record_results(
                 status=RecipientStatus.FAILED,
                 attempts=F("attempts") + 1,
                 claimed_at=None,
+                claimed_by=None,
                 last_error=error[:2000],
             )
             moved[previous] += 1
@@ -348,7 +358,11 @@ def recipients_record_results(
             Sending.objects.filter(pk=sending.pk).update(**counters)
             Batch.objects.filter(pk=batch.pk).update(**counters)
     return DeliveryRecord(
-        sent=sent_total, failed=failed_total, retrying=retrying, batch_status=batch.status
+        sent=sent_total,
+        failed=failed_total,
+        retrying=retrying,
+        batch_status=batch.status,
+        lease_held=lease_held,
     )
 
 
@@ -362,7 +376,12 @@ class Claim:
 
 
 def recipients_claim(
-    *, batch_id: int, limit: int, after_id: int = 0, now: datetime | None = None
+    *,
+    batch_id: int,
+    limit: int,
+    after_id: int = 0,
+    lease_id: int | None = None,
+    now: datetime | None = None,
 ) -> list[Claim]:
     """Claim up to `limit` deliverable recipients of a batch that is sending, in id order.
 
@@ -373,10 +392,14 @@ def recipients_claim(
     `after_id` lets a worker start past the ids it already claimed: the pending index keeps
     entries of delivered rows until vacuum, and walking them on every claim costs more than
     the claim itself. A worker that finds nothing past `after_id` asks again from the start.
+    With `lease_id` the claims are recorded as that lease's, which is renewed; a lease that
+    ended (recovery took it from a worker it thought dead) claims nothing.
     """
     now = now or timezone.now()
     with transaction.atomic():
         if not Batch.objects.filter(pk=batch_id, status=BatchStatus.SENDING).exists():
+            return []
+        if lease_id is not None and not lease_renew(lease_id=lease_id):
             return []
         rows = list(
             Recipient.objects.filter(
@@ -391,21 +414,27 @@ def recipients_claim(
             .values_list("id", "email", "name")[:limit]
         )
         if rows:
-            Recipient.objects.filter(pk__in=[row[0] for row in rows]).update(claimed_at=now)
+            Recipient.objects.filter(pk__in=[row[0] for row in rows]).update(
+                claimed_at=now, claimed_by=lease_id
+            )
     return [Claim(*row) for row in rows]
 
 
-def recipients_release(*, batch_id: int, ids: Collection[int]) -> int:
+def recipients_release(*, batch_id: int, ids: Collection[int], lease_id: int | None = None) -> int:
     """Give claimed recipients back unsent (a dropped connection, a stop), without counting an
-    attempt. Canceled ones stay canceled; their claim ends, so the stop's numbers are final."""
+    attempt. Canceled ones stay canceled; their claim ends, so the stop's numbers are final.
+    With `lease_id`, only claims that lease still holds are given back."""
     if not ids:
         return 0
-    return Recipient.objects.filter(
+    held = Recipient.objects.filter(
         batch_id=batch_id,
         pk__in=list(ids),
         status__in=[RecipientStatus.PENDING, RecipientStatus.CANCELED],
         claimed_at__isnull=False,
-    ).update(claimed_at=None)
+    )
+    if lease_id is not None:
+        held = held.filter(claimed_by=lease_id)
+    return held.update(claimed_at=None, claimed_by=None)
 
 
 def inflight_count(*, sending_id: int, now: datetime | None = None) -> int:
@@ -424,7 +453,8 @@ def inflight_count(*, sending_id: int, now: datetime | None = None) -> int:
 
 
 def recipients_release_stale(*, now: datetime | None = None) -> set[int]:
-    """Release claims older than CLAIM_TIMEOUT_SECONDS (a worker died mid-chunk).
+    """Release claims that no live lease holds and that are older than CLAIM_TIMEOUT_SECONDS
+    (a worker died mid-chunk; claims with a lease come back when the lease ends instead).
 
     Returns the ids of the batches that got recipients back, so delivery can be re-enqueued.
     Only batches that are sending are looked at, through their pending-recipient index.
@@ -434,8 +464,64 @@ def recipients_release_stale(*, now: datetime | None = None) -> set[int]:
     batch_ids = list(Batch.objects.filter(status=BatchStatus.SENDING).values_list("pk", flat=True))
     released: set[int] = set()
     for batch_id in batch_ids:
-        if Recipient.objects.filter(
-            batch_id=batch_id, status=RecipientStatus.PENDING, claimed_at__lt=cutoff
-        ).update(claimed_at=None):
+        leases = DeliveryLease.objects.filter(batch_id=batch_id).values("pk")
+        if (
+            Recipient.objects.filter(
+                batch_id=batch_id, status=RecipientStatus.PENDING, claimed_at__lt=cutoff
+            )
+            .exclude(claimed_by__in=leases)
+            .update(claimed_at=None, claimed_by=None)
+        ):
             released.add(batch_id)
     return released
+
+
+# --- Delivery leases: one per delivery task in circulation (batches.models.DeliveryLease) ---
+
+
+def leases_create(*, batch_id: int, count: int) -> list[int]:
+    """Leases for `count` delivery tasks about to be queued for a batch; returns their ids."""
+    now = timezone.now()
+    leases = DeliveryLease.objects.bulk_create(
+        [DeliveryLease(batch_id=batch_id, renewed_at=now) for _ in range(count)]
+    )
+    return [lease.pk for lease in leases]
+
+
+def lease_renew(*, lease_id: int, until: datetime | None = None) -> bool:
+    """Renew a lease (database time, or `until` for a task queued to run then). False if the
+    lease ended: its task must stop, its claims may already be someone else's."""
+    return bool(DeliveryLease.objects.filter(pk=lease_id).update(renewed_at=until or Now()))
+
+
+def lease_end(*, lease_id: int) -> None:
+    """The task is done with the batch: give back any claim the lease still holds."""
+    with transaction.atomic():
+        Recipient.objects.filter(claimed_by=lease_id, claimed_at__isnull=False).update(
+            claimed_at=None, claimed_by=None
+        )
+        DeliveryLease.objects.filter(pk=lease_id).delete()
+
+
+def leases_expire(*, now: datetime | None = None) -> set[int]:
+    """End the leases not renewed for DELIVERY_LEASE_SECONDS and release their claims.
+
+    Each lease is ended with a conditional DELETE, so a worker renewing it at the same moment
+    either keeps it (the DELETE matches nothing) or learns at its next claim or record that it
+    lost it. Returns the ids of the batches concerned.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    expired = list(
+        DeliveryLease.objects.filter(renewed_at__lt=cutoff).values_list("pk", "batch_id")
+    )
+    batches: set[int] = set()
+    for lease_id, batch_id in expired:
+        with transaction.atomic():
+            deleted, _ = DeliveryLease.objects.filter(pk=lease_id, renewed_at__lt=cutoff).delete()
+            if deleted:
+                Recipient.objects.filter(claimed_by=lease_id, claimed_at__isnull=False).update(
+                    claimed_at=None, claimed_by=None
+                )
+                batches.add(batch_id)
+    return batches

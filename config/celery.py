@@ -9,7 +9,7 @@ app = Celery("sendings_dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Sub-packages of an app are not found by the default discovery.
-app.autodiscover_tasks(["sendings.contacts"])
+app.autodiscover_tasks(["sendings.contacts", "sendings.outbox"])
 
 
 @app.on_after_configure.connect
@@ -29,6 +29,11 @@ def _beat_schedule(sender, **kwargs):
             "task": "batches.tasks.recover_deliveries",
             "schedule": settings.RECOVERY_INTERVAL_SECONDS,
             "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
+        },
+        "send-owed-notifications": {
+            "task": "sendings.outbox.tasks.notifications_send_owed_task",
+            "schedule": settings.OUTBOX_INTERVAL_SECONDS,
+            "options": {"expires": settings.OUTBOX_INTERVAL_SECONDS * 2},
         },
         "recover-contact-imports": {
             "task": "sendings.tasks.recover_contact_imports",

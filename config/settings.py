@@ -190,6 +190,8 @@ DELIVERY_SLICE_SECONDS = env_float("DELIVERY_SLICE_SECONDS", 5.0, minimum=0.1)
 DELIVERY_PARALLELISM = env_int("DELIVERY_PARALLELISM", 4, minimum=1)
 EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
 RECOVERY_INTERVAL_SECONDS = env_float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1)
+# How often beat sends the emails still owed (outbox rows the immediate task did not send).
+OUTBOX_INTERVAL_SECONDS = env_float("OUTBOX_INTERVAL_SECONDS", 5.0, minimum=0.1)
 # A delivery task renews its lease with every record; one not renewed for this long belongs
 # to a dead process, whose claims go back to the queue without waiting CLAIM_TIMEOUT_SECONDS.
 DELIVERY_LEASE_SECONDS = env_float("DELIVERY_LEASE_SECONDS", 20.0, minimum=1.0)

@@ -233,3 +233,7 @@ class SendingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor_label}"
+
+
+# The outbox's model lives in its sub-package; imported here so Django finds it.
+from sendings.outbox.models import Notification  # noqa: E402, F401

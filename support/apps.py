@@ -9,7 +9,9 @@ class SupportConfig(AppConfig):
         # The core cannot import support: support hooks into it. A sending that finishes
         # closes its open ticket in the same transaction.
         from sendings.transitions import on_sending_finished
-        from support import tasks  # noqa: F401  (registered: services enqueue them by name)
+        from support import notifications
         from support.services import tickets_close_on_finish
 
         on_sending_finished(tickets_close_on_finish)
+        # The outbox (below us) learns here how to render the emails tickets owe.
+        notifications.register()

@@ -2,13 +2,14 @@
 
 Every service locks the sending row first, then the ticket, like every other lifecycle
 service (sendings/transitions.py), so a stop and the sending finishing on its own serialize:
-the ticket ends stopped or too late, never both. Emails go out after commit, from a task.
+the ticket ends stopped or too late, never both. The emails a ticket owes are outbox rows
+written in the same transaction (sendings.outbox): sent after commit, at most once, and by
+the beat task if the broker or the SMTP server was down at the time.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from celery import signature
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -16,17 +17,15 @@ from django.utils import timezone
 from batches.services import inflight_count
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent, SendingStatus
+from sendings.outbox.services import notification_owe
 from sendings.results import Changed
 from sendings.services import sending_stop
 from sendings.transitions import event_record, refuse_if_small, sending_lock
 from support.models import Ticket
 
-
-def _notify(task_name: str, ticket_id: int) -> None:
-    # By name: the tasks module imports this one.
-    transaction.on_commit(
-        lambda: signature(f"support.tasks.{task_name}", args=(ticket_id,)).delay()
-    )
+# Outbox kinds, rendered by support.notifications (registered at start-up).
+TICKET_REQUEST = "support.ticket_request"
+TICKET_OUTCOME = "support.ticket_outcome"
 
 
 def _open_ticket(sending: Sending) -> Ticket | None:
@@ -67,7 +66,7 @@ def ticket_file(*, sending: Sending, requester, message: str = "") -> tuple[Tick
             actor=requester,
             message=f"Urgent cancellation requested (ticket #{ticket.pk}).",
         )
-        _notify("ticket_notify_support", ticket.pk)
+        notification_owe(kind=TICKET_REQUEST, object_id=ticket.pk)
     return ticket, True
 
 
@@ -123,7 +122,7 @@ def ticket_stop_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
         stopped = sending_stop(sending=sending, actor=actor, note=f"Ticket #{ticket.pk}.")
         ticket.received_at_stop = stopped.obj.sent_count
         ticket.save(update_fields=["received_at_stop"])
-        _notify("ticket_notify_outcome", ticket.pk)
+        notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
     return Changed(ticket, changed=True, canceled=stopped.canceled)
 
 
@@ -152,7 +151,7 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
             actor=actor,
             message=f"Urgent cancellation declined (ticket #{ticket.pk}): {reason}",
         )
-        _notify("ticket_notify_outcome", ticket.pk)
+        notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
     return Changed(ticket, changed=True)
 
 
@@ -183,7 +182,7 @@ def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
     ticket.save(
         update_fields=["status", "outcome_note", "handled_by", "handled_at", "received_at_stop"]
     )
-    _notify("ticket_notify_outcome", ticket.pk)
+    notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
 
 
 @dataclass(frozen=True)
@@ -222,8 +221,8 @@ def ticket_outcome_settle(*, ticket_id: int, now: datetime | None = None) -> Set
     return Settled(ticket=ticket)
 
 
-def ticket_outcome_notified(*, ticket: Ticket, now: datetime | None = None) -> None:
+def ticket_outcome_notified(*, ticket_id: int, now: datetime | None = None) -> None:
     """Remember that the requester was emailed the outcome, so no retry emails it twice."""
-    Ticket.objects.filter(pk=ticket.pk, outcome_notified_at__isnull=True).update(
+    Ticket.objects.filter(pk=ticket_id, outcome_notified_at__isnull=True).update(
         outcome_notified_at=now or timezone.now()
     )

@@ -96,6 +96,8 @@ def _invariants_after_every_service_call(request, monkeypatch):
 @pytest.fixture
 def eager_tasks():
     """Tasks queued on commit run right away, in the test's thread."""
+    # Services queue tasks by name: the task modules must be loaded to run them here.
+    celery_app.loader.import_default_modules()
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
     yield

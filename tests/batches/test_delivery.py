@@ -234,12 +234,14 @@ def test_recovery_releases_stale_claims_and_requeues(subaccount, settings, monke
         claimed_at=timezone.now() - timedelta(seconds=61)
     )
     enqueued = []
-    monkeypatch.setattr(dispatch, "delivery_enqueue", lambda **kw: enqueued.append(kw))
+    monkeypatch.setattr(
+        dispatch, "delivery_enqueue", lambda **kw: enqueued.append(kw) or kw["workers"]
+    )
 
     report = dispatch.deliveries_recover()
 
-    assert (report.released, report.requeued) == (1, 1)
-    assert enqueued == [{"batch_id": batch.pk}]
+    assert (report.released, report.requeued) == (1, settings.DELIVERY_PARALLELISM)
+    assert enqueued == [{"batch_id": batch.pk, "workers": settings.DELIVERY_PARALLELISM}]
     assert not Recipient.objects.filter(batch=batch, claimed_at__isnull=False).exists()
     delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
     assert len(mail.outbox) == 5

@@ -1,0 +1,1 @@
+"""Notifications owed after a state change, kept as rows until sent (see services)."""
