@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # What publishing raises when the broker is down.
 BROKER_ERRORS = (BrokerError, RedisError, OSError)
+# Fail fast when the broker is down: the lease and recovery make up for a lost enqueue.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 
 # One tick looks at no more than this many batches; the next tick takes the rest.
 DUE_PER_TICK = 500
@@ -81,7 +83,9 @@ def delivery_enqueue(*, batch_id: int, workers: int = 1) -> int:
     queued = 0
     for lease_id in batch_services.leases_create(batch_id=batch_id, count=workers):
         try:
-            signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(retry=False)
+            signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(
+                retry_policy=PUBLISH_RETRY
+            )
         except BROKER_ERRORS as error:
             log.warning("Delivery of batch %s not queued (%s); recovery will", batch_id, error)
             batch_services.lease_end(lease_id=lease_id)
@@ -96,7 +100,9 @@ def delivery_requeue(*, batch_id: int, lease_id: int, eta: datetime | None = Non
     if eta is not None:
         batch_services.lease_renew(lease_id=lease_id, until=eta)
     try:
-        signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(eta=eta)
+        signature(DELIVER_TASK, args=(batch_id, lease_id)).apply_async(
+            eta=eta, retry_policy=PUBLISH_RETRY
+        )
     except BROKER_ERRORS as error:
         log.warning("Batch %s: next slice not queued (%s); delivering on here", batch_id, error)
         return False

@@ -26,6 +26,9 @@ SEND_TASK = "sendings.outbox.tasks.notification_send_task"
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
 OWED_PER_RUN = 100
+# A broker that is down must not hold up the request that changed state: one quick retry.
+# (retry=False is no faster: kombu then reconnects with its own backoff, about 6 s.)
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 
 
 def notification_owe(*, kind: str, object_id: int) -> Notification:
@@ -37,7 +40,8 @@ def notification_owe(*, kind: str, object_id: int) -> Notification:
     notification = Notification.objects.create(kind=kind, object_id=object_id)
     pk = notification.pk
     transaction.on_commit(
-        lambda: signature(SEND_TASK, args=(pk,)).apply_async(retry=False), robust=True
+        lambda: signature(SEND_TASK, args=(pk,)).apply_async(retry_policy=PUBLISH_RETRY),
+        robust=True,
     )
     return notification
 
