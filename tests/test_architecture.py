@@ -37,6 +37,8 @@ LAYERS: list[tuple[str, int]] = [
     ("batches.urls", 4),
     ("batches.admin", 4),
     ("batches*", 1),
+    # The outbox carries what support and contacts owe; they register its renderers.
+    ("sendings.outbox*", 1),
     ("sendings.services", 2),
     ("sendings.contacts.services", 2),
     ("sendings.contacts.tasks", 2),
