@@ -370,7 +370,7 @@ def test_contacts_page_query_count_does_not_grow_with_rows(client, marketer, sub
     contact_list = contact_list_with(subaccount, 10, name="Sized")
     client.force_login(marketer)
     url = reverse("contact_list_detail", args=[contact_list.pk])
-    client.get(url)  # warm the session cache
+    client.get(url)  # the first visit writes the session
     counts = []
     for more in (0, 50):
         more_contacts = contact_list_with(subaccount, more, start=1000)
@@ -384,8 +384,9 @@ def test_contacts_page_query_count_does_not_grow_with_rows(client, marketer, sub
         counts.append(len(queries))
 
     assert html(response).count('<tr id="contact-') == 50
-    # Membership, list, count, page, recent imports, the shell's subaccounts, session user...
-    assert counts[0] == counts[1] <= 8, counts
+    # Session (in the database, so pages work without Redis), membership, list, count, page,
+    # recent imports, the shell's subaccounts, session user...
+    assert counts[0] == counts[1] <= 9, counts
 
 
 def test_lists_page_query_count_does_not_grow_with_lists(client, marketer, subaccount):

@@ -618,7 +618,7 @@ def test_list_page_queries_do_not_grow_with_rows_or_batches(
         scheduled_sending(subaccount, contacts=1)
     client.get(url)  # the first visit remembers the subaccount in the session (a write)
     baseline = list_queries(client, url)
-    assert baseline <= 6
+    assert baseline <= 7  # one of them reads the session (in the database: no Redis needed)
 
     for _ in range(40):  # 50 rows of one batch
         scheduled_sending(subaccount, contacts=1)
