@@ -1,5 +1,6 @@
 """Contacts, lists and CSV imports: every write to them goes through here."""
 
+import contextlib
 from datetime import datetime, timedelta
 
 from celery import signature
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_parse
 from sendings.exceptions import DomainError
@@ -139,7 +141,9 @@ def _contacts_merge_chunk(
 
 
 def _contact_import_alive(contact_import_id: int) -> None:
-    cache.set(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}", 1, settings.CLAIM_TIMEOUT_SECONDS)
+    # A cache outage must not fail the import: recovery then cannot see it, nothing worse.
+    with contextlib.suppress(RedisError, OSError):
+        cache.set(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}", 1, settings.CLAIM_TIMEOUT_SECONDS)
 
 
 def contact_imports_recover(*, now: datetime | None = None) -> list[int]:
@@ -155,7 +159,11 @@ def contact_imports_recover(*, now: datetime | None = None) -> list[int]:
     requeued = []
     running = ContactImport.objects.filter(status=ContactImport.Status.RUNNING)
     for contact_import_id in running.values_list("pk", flat=True):
-        if cache.get(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}") is not None:
+        try:
+            alive = cache.get(f"{CONTACT_IMPORT_ALIVE}{contact_import_id}") is not None
+        except (RedisError, OSError):
+            return requeued  # heartbeats unreadable: a live import would look dead
+        if alive:
             continue
         if running.filter(pk=contact_import_id).update(status=ContactImport.Status.PENDING):
             requeued.append(contact_import_id)
