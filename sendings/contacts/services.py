@@ -171,11 +171,15 @@ def contact_imports_recover(*, now: datetime | None = None) -> list[int]:
         status=ContactImport.Status.PENDING, created_at__lt=now - CONTACT_IMPORT_REQUEUE_AFTER
     ).exclude(pk__in=requeued)
     for contact_import_id in waiting.values_list("pk", flat=True):
-        if cache.add(
-            f"contact-import-requeued:{contact_import_id}",
-            1,
-            CONTACT_IMPORT_REQUEUE_AFTER.total_seconds(),
-        ):
+        try:
+            first = cache.add(
+                f"contact-import-requeued:{contact_import_id}",
+                1,
+                CONTACT_IMPORT_REQUEUE_AFTER.total_seconds(),
+            )
+        except (RedisError, OSError):
+            break  # queued again once the cache (and so the broker) is back
+        if first:
             requeued.append(contact_import_id)
     for contact_import_id in requeued:
         transaction.on_commit(lambda pk=contact_import_id: _import_task_enqueue(pk))
