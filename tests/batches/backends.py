@@ -34,3 +34,15 @@ class StoppingBackend(EmailBackend):
             batch = Batch.objects.get(status="sending")
             services.sending_stop(sending=batch.sending, actor=StoppingBackend.stopper)
         return sent
+
+
+class DownForAWhileBackend(EmailBackend):
+    """An SMTP server that refuses connections `refusals` times, then accepts."""
+
+    refusals = 0
+
+    def open(self):
+        if DownForAWhileBackend.refusals > 0:
+            DownForAWhileBackend.refusals -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return super().open()
