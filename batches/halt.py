@@ -33,8 +33,8 @@ HALT_TTL_SECONDS = 24 * 3600
 PAUSE_SECONDS = 5.0
 CHANNEL = "sendings:batch-halted"
 RESUBSCRIBE_SECONDS = 1.0
-# What a broken subscription raises: Redis errors, and a closed socket given to select().
-SIGNAL_ERRORS = (RedisError, OSError, ValueError, AttributeError)
+# What a broken subscription raises: Redis errors, and a closed or missing socket in select().
+SIGNAL_ERRORS = (RedisError, OSError, ValueError, TypeError, AttributeError)
 
 
 def _key(batch_id: int) -> str:

@@ -14,8 +14,9 @@ def notification_send_task(self, notification_id: int) -> None:
     """Send one owed notification now; a renderer that asks to wait gets a retry."""
     outcome, seconds = services.notification_send(notification_id=notification_id)
     if outcome is services.Sent.WAIT:
-        # If this retry cannot be queued, the beat task sends it once it is due.
-        raise self.retry(countdown=seconds, max_retries=None)
+        # A hair late, so the row is due when it runs; if this retry cannot be queued, the
+        # beat task sends it once it is due.
+        raise self.retry(countdown=seconds + 0.1, max_retries=None)
 
 
 @shared_task(ignore_result=True)
