@@ -31,6 +31,10 @@ def start_batch(batch_id: int) -> None:
 @shared_task(
     bind=True,
     ignore_result=True,
+    # Acknowledged when it starts: the lease, not the message, is what recovery goes by, and
+    # an unacknowledged message held across a broker restart keeps the worker's prefetch
+    # window full, so it would never take another task.
+    acks_late=False,
     # The delivery loop retries lost connections itself; this is the last resort.
     autoretry_for=(
         delivery.ConnectionLost,

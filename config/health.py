@@ -2,7 +2,8 @@
 
 Database, Redis (the cache) and the broker are checked live; beat and the workers by the age
 of their last heartbeat (config/heartbeats.py). Any failing check answers 503. Beat counts as
-failing once it missed a tick (two ticks old); the workers likewise.
+failing once its next tick is late by half a tick (at least half a second, for jitter): a
+tick and a half after the last one. The workers' heartbeat likewise.
 """
 
 import time
@@ -67,7 +68,8 @@ def _heartbeat(key: str, stale_after: float) -> dict:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    stale_after = max(2 * settings.DISPATCH_TICK_SECONDS, 2.0)
+    tick = settings.DISPATCH_TICK_SECONDS
+    stale_after = tick + max(tick / 2, 0.5)
     checks = {
         "database": _live(_database),
         "redis": _live(_cache),

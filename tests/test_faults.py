@@ -302,7 +302,7 @@ def test_support_stops_a_sending_while_redis_is_down_and_the_outcome_email_follo
            messages_after_stop=after_stop, emails_after_redis_back_s=emails_after)  # fmt: skip
 
 
-def test_healthz_turns_503_within_a_tick_or_two_when_beat_and_workers_die(sink, workers):
+def test_healthz_turns_503_within_a_tick_and_a_half_when_beat_and_workers_die(sink, workers):
     (worker,) = workers.start(1, beat=True, **DEFAULTS)
     client = Client()
     wait_for(lambda: health(client)[0] == 200, timeout=10, what="healthz to be ok")
@@ -315,5 +315,6 @@ def test_healthz_turns_503_within_a_tick_or_two_when_beat_and_workers_die(sink, 
     assert answer["checks"]["beat"]["status"] == answer["checks"]["worker"]["status"] == "failing"
     assert answer["checks"]["database"]["status"] == answer["checks"]["redis"]["status"] == "ok"
     tick = float(DEFAULTS["DISPATCH_TICK_SECONDS"])
-    assert noticed <= 2 * tick + 0.5, f"503 only {noticed:.1f} s after beat and worker died"
+    # Stale a tick and a half after the last tick; plus a poll and a request.
+    assert noticed <= 1.5 * tick + 0.3, f"503 only {noticed:.1f} s after beat and worker died"
     report("beat and worker killed", healthz_503_after_s=noticed)
