@@ -157,7 +157,7 @@ def test_redis_restart_mid_sending_resumes_in_seconds_without_duplicates(subacco
     redis = Redis()
     start_topology(workers)
     # Large enough to be still going out when Redis is back.
-    sending = sending_under_way(subaccount, sink, contacts=3 * CONTACTS)
+    sending = sending_under_way(subaccount, sink, contacts=2 * CONTACTS)
     client = Client()
     wait_for(lambda: health(client)[0] == 200, timeout=10, what="healthz to be ok")
 
@@ -174,7 +174,7 @@ def test_redis_restart_mid_sending_resumes_in_seconds_without_duplicates(subacco
     gap = longest_gap(sink, since=down_at)
     first, full = resumed(sink, back)
     duplicates, lost = outcome_checks(
-        sending, sink, max_duplicates=DELIVERY_PROCESSES, contacts=3 * CONTACTS
+        sending, sink, max_duplicates=DELIVERY_PROCESSES, contacts=2 * CONTACTS
     )
     assert full <= RESUME_WITHIN_SECONDS, f"full parallelism {full:.1f} s after Redis"
     assert gap <= RESUME_WITHIN_SECONDS, f"delivery stalled for {gap:.1f} s"
