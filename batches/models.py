@@ -120,6 +120,8 @@ class Recipient(models.Model):
         ]
         indexes = [
             models.Index(fields=["batch", "status"], name="recipient_batch_status_idx"),
+            # The recipients page and its export: one status of a sending, by email (keyset).
+            models.Index(fields=["sending", "status", "email"], name="recipient_status_email_idx"),
             # The delivery queue: pending recipients of a batch, in claim order.
             models.Index(
                 fields=["batch", "id"], condition=Q(status="pending"), name="recipient_pending_idx"

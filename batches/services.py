@@ -58,7 +58,12 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
 
 
 def _batch_in(batches: list[Batch], batch_id: int) -> Batch:
-    return next(b for b in batches if b.pk == batch_id)
+    batch = next((b for b in batches if b.pk == batch_id), None)
+    if batch is None:  # the sending was unscheduled back to a draft: its batches are gone
+        raise DomainError(
+            "This batch no longer exists: the sending is a draft again.", code="draft"
+        )
+    return batch
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,9 @@ def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
             )
         except Batch.DoesNotExist:
             return False
-        batch = _batch_in(batches, batch_id)
-        if batch.status != BatchStatus.SCHEDULED or batch.scheduled_at > now:
+        # Gone while we waited for the lock: the sending was unscheduled back to a draft.
+        batch = next((b for b in batches if b.pk == batch_id), None)
+        if batch is None or batch.status != BatchStatus.SCHEDULED or batch.scheduled_at > now:
             return False
         batch.status = BatchStatus.SENDING
         batch.started_at = now

@@ -47,7 +47,8 @@ class DemoUser:
     username: str
     password: str
     description: str
-    memberships: tuple[tuple[str, str], ...] = ()  # (subaccount name, role)
+    # (subaccount name, role); the first is where they land after logging in.
+    memberships: tuple[tuple[str, str], ...] = ()
     is_staff: bool = False
     is_superuser: bool = False
     groups: tuple[str, ...] = ()
@@ -83,8 +84,10 @@ DEMO_USERS = (
 )
 
 # (name, time zone, messages a second). Spain is throttled so that its 5,000-contact demo
-# sending stays in Sending for about two minutes: long enough to watch a sending in progress.
-SUBACCOUNTS = (("Spain", "Europe/Madrid", 40), ("Mexico", "America/Mexico_City", None))
+# sending stays in Sending for about 40 minutes after `make run` starts: whoever looks in that
+# time sees a sending in progress, moving, and can ask support to stop it.
+SPAIN_RATE = 2
+SUBACCOUNTS = (("Spain", "Europe/Madrid", SPAIN_RATE), ("Mexico", "America/Mexico_City", None))
 
 # (display, e-mail spelling): "Ana García" is ana.garcia123@example.com.
 FIRST_NAMES = (
@@ -161,6 +164,7 @@ DEMO_SENDINGS = (
 )  # fmt: skip
 
 DUE_SOON = timedelta(seconds=30)
+IN_PROGRESS = 5  # the DemoSending that shows a sending in progress (help page scenario 3)
 
 
 @dataclass
@@ -225,6 +229,28 @@ def demo_seed(*, now: datetime | None = None) -> SeedResult:
     return SeedResult(created=+created, account=account)
 
 
+def in_progress_note() -> str:
+    """What `make run` says about the demo's sending in progress: how far it is, or, once it
+    has finished, how to see one in progress again."""
+    spec = next(spec for spec in DEMO_SENDINGS if spec.number == IN_PROGRESS)
+    sending = Sending.objects.filter(identifier=spec.identifier).first()
+    if sending is None:
+        return ""
+    if sending.is_finished:
+        return (
+            f"The demo sending in progress, “{sending.name}”, has finished "
+            f"({sending.get_status_display().lower()}, {sending.sent_count:,} of "
+            f"{sending.total_recipients:,} sent). To watch one in progress again: "
+            "make reset-demo, then make run."
+        )
+    rate = sending.subaccount.send_rate_limit
+    return (
+        f"“{sending.name}” ({spec.subaccount}) is the sending in progress: "
+        f"{sending.sent_count:,} of {sending.total_recipients:,} sent so far"
+        + (f", {rate} a second." if rate else ".")
+    )
+
+
 def _demo_user(spec: DemoUser, subaccounts: dict[str, Subaccount]):
     """A demo user with its demo password, groups and memberships (only ever on creation)."""
     user = get_user_model().objects.create(
@@ -236,8 +262,10 @@ def _demo_user(spec: DemoUser, subaccounts: dict[str, Subaccount]):
     )
     for group_name in spec.groups:
         user.groups.add(Group.objects.get_or_create(name=group_name)[0])
-    for sub_name, role in spec.memberships:
-        Membership.objects.create(user=user, subaccount=subaccounts[sub_name], role=role)
+    for number, (sub_name, role) in enumerate(spec.memberships):
+        Membership.objects.create(
+            user=user, subaccount=subaccounts[sub_name], role=role, is_home=number == 0
+        )
     return user
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "SendingEvent",
     "SendingEventKind",
     "SendingStatus",
+    "SourceAudience",
     "Subaccount",
     "validate_time_zone",
 ]
@@ -54,8 +55,23 @@ class SendingStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
+class SourceAudience(models.TextChoices):
+    """A follow-up's fixed audience: recipients of its source sending, not lists."""
+
+    NOT_RECEIVED = "not_received", "did not receive it"
+    RECEIVED = "received", "received it"
+
+
+# The recipient statuses (batches.models.RecipientStatus values) each fixed audience takes.
+SOURCE_RECIPIENT_STATUSES = {
+    SourceAudience.NOT_RECEIVED: ("canceled", "failed"),
+    SourceAudience.RECEIVED: ("sent",),
+}
+
+
 class Sending(models.Model):
     Status = SendingStatus
+    SourceAudience = SourceAudience
 
     subaccount = models.ForeignKey(Subaccount, on_delete=models.PROTECT, related_name="sendings")
     identifier = models.CharField(
@@ -70,6 +86,14 @@ class Sending(models.Model):
     lists = models.ManyToManyField(ContactList, blank=True, related_name="sendings")
     # What the wizard's step 6 holds while the sending is a Draft: {"mode": ..., ...}.
     schedule_draft = models.JSONField(default=dict, blank=True)
+    # A resend or a correction: its audience is a fixed set of this sending's recipients
+    # (SOURCE_RECIPIENT_STATUSES), snapshotted at confirmation instead of the lists.
+    source_sending = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups"
+    )
+    source_audience = models.CharField(
+        max_length=16, choices=SourceAudience.choices, blank=True, default=""
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     # Fixed when the sending is confirmed, so the list page needs no join to show them.
@@ -103,6 +127,11 @@ class Sending(models.Model):
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(batch_count__gte=1, scheduled_at__isnull=False),
                 name="sending_confirmed_has_batches",
+            ),
+            models.CheckConstraint(
+                condition=Q(source_audience="")
+                | Q(source_audience__in=SourceAudience.values, source_sending__isnull=False),
+                name="sending_source_audience_valid",
             ),
         ]
         indexes = [
@@ -147,6 +176,8 @@ class Sending(models.Model):
             for field, needs, text in checks
             if not getattr(self, field).strip()
         ]
+        if self.source_audience:
+            return missing  # a fixed audience of recipients, no lists
         if self.pk is None or not self.lists.exists():
             missing.append(Missing("lists", "a contact list", "No contact list is chosen."))
         return missing
@@ -184,6 +215,29 @@ class Sending(models.Model):
         return self.status in (SendingStatus.SCHEDULED, SendingStatus.SENDING)
 
     @property
+    def can_unschedule(self) -> bool:
+        """Scheduled and nothing went out or was canceled yet: back to Draft, to edit."""
+        return (
+            self.status == SendingStatus.SCHEDULED
+            and self.sent_count + self.failed_count + self.canceled_count == 0
+        )
+
+    @property
+    def can_resend(self) -> bool:
+        """Ended without reaching everyone: a resend goes to the canceled and failed ones."""
+        return self.is_finished and self.failed_count + self.canceled_count > 0
+
+    @property
+    def can_send_correction(self) -> bool:
+        """Ended having reached someone: a correction goes to those who received it."""
+        return self.is_finished and self.sent_count > 0
+
+    @property
+    def source_recipient_statuses(self) -> tuple[str, ...]:
+        """The source's recipient statuses this draft's fixed audience takes (none: lists)."""
+        return SOURCE_RECIPIENT_STATUSES.get(self.source_audience, ())
+
+    @property
     def is_small(self) -> bool:
         return self.total_recipients < settings.SMALL_SENDING_MAX_RECIPIENTS
 
@@ -198,6 +252,10 @@ class SendingEventKind(models.TextChoices):
     STOPPED = "stopped", "Stopped by support"
     URGENT_CANCEL_REQUESTED = "urgent_cancel_requested", "Urgent cancellation requested"
     URGENT_CANCEL_DECLINED = "urgent_cancel_declined", "Urgent cancellation declined"
+    UNSCHEDULED = "unscheduled", "Unscheduled"
+    RESEND_CREATED = "resend_created", "Resend created"
+    CORRECTION_CREATED = "correction_created", "Correction created"
+    RECIPIENTS_EXPORTED = "recipients_exported", "Recipients exported"
 
 
 class SendingEvent(models.Model):

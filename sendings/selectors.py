@@ -51,3 +51,21 @@ def sending_timeline(*, sending: Sending) -> QuerySet[SendingEvent]:
         .select_related("batch")
         .order_by("created_at", "id")
     )
+
+
+def sending_source(*, sending: Sending) -> Sending | None:
+    """The sending a resend or a correction was made from (same subaccount by construction)."""
+    if sending.source_sending_id is None:
+        return None
+    return Sending.objects.only("id", "identifier", "name", "status").get(
+        pk=sending.source_sending_id
+    )
+
+
+def sending_followups(*, sending: Sending) -> list[Sending]:
+    """The resends and corrections made from this sending, newest first."""
+    return list(
+        Sending.objects.filter(source_sending=sending)
+        .only("id", "identifier", "name", "status", "source_audience", "total_recipients")
+        .order_by("-id")
+    )

@@ -73,6 +73,22 @@ def _content_check(sending: Sending) -> None:
         )
 
 
+def _batch_case(batches: list[Batch]) -> tuple[str, list]:
+    """SQL assigning a row's `position` to its batch: batch i takes the positions up to the
+    running total of the planned sizes; the last batch takes everyone left (sizes are
+    checked against the total afterwards)."""
+    case_parts, case_params, running = [], [], 0
+    for batch in batches[:-1]:
+        running += batch.recipient_count
+        case_parts.append("WHEN position <= %s THEN %s")
+        case_params += [running, batch.pk]
+    batch_case = (
+        "CASE " + " ".join(case_parts) + " ELSE %s END" if case_parts else "%s"
+    )  # fmt: skip
+    case_params.append(batches[-1].pk)
+    return batch_case, case_params
+
+
 def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[Batch]) -> int:
     """Copy the audience into Recipient rows, assigning each to its batch. Returns the total.
 
@@ -86,17 +102,7 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
     membership_table = qn(ListMembership._meta.db_table)
     recipient_table = qn(Recipient._meta.db_table)
     list_marks = ", ".join(["%s"] * len(list_ids))
-    # Batch i takes the positions up to the running total of the planned sizes; the last
-    # batch takes everyone left (sizes are checked against the total afterwards).
-    case_parts, case_params, running = [], [], 0
-    for batch in batches[:-1]:
-        running += batch.recipient_count
-        case_parts.append("WHEN position <= %s THEN %s")
-        case_params += [running, batch.pk]
-    batch_case = (
-        "CASE " + " ".join(case_parts) + " ELSE %s END" if case_parts else "%s"
-    )  # fmt: skip
-    case_params.append(batches[-1].pk)
+    batch_case, case_params = _batch_case(batches)
     sql = f"""
         WITH chunk AS (
             SELECT c.id, c.email, c.name FROM {contact_table} c
@@ -140,10 +146,67 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
                 return total
 
 
+def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
+    """The snapshot of a resend or a correction: its source's recipients in the statuses its
+    fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed
+    or deleted since. Returns the total.
+
+    INSERT ... SELECT in chunks of SNAPSHOT_CHUNK, walking the source's recipients by email
+    (unique per sending, so the walk is exact and served by its index): nothing passes
+    through Python.
+    """
+    qn = connection.ops.quote_name
+    contact_table = qn(Contact._meta.db_table)
+    recipient_table = qn(Recipient._meta.db_table)
+    statuses = list(sending.source_recipient_statuses)
+    status_marks = ", ".join(["%s"] * len(statuses))
+    batch_case, case_params = _batch_case(batches)
+    sql = f"""
+        WITH chunk AS (
+            SELECT r.contact_id, r.email, c.name FROM {recipient_table} r
+            JOIN {contact_table} c ON c.id = r.contact_id
+            WHERE r.sending_id = %s AND r.status IN ({status_marks}) AND r.email > %s
+              AND c.subaccount_id = %s AND c.unsubscribed = %s
+            ORDER BY r.email
+            LIMIT %s
+        ), numbered AS (
+            SELECT contact_id, email, name,
+                   ROW_NUMBER() OVER (ORDER BY email) + %s AS position FROM chunk
+        )
+        INSERT INTO {recipient_table}
+            (sending_id, batch_id, contact_id, email, name, status, attempts, last_error)
+        SELECT %s, {batch_case}, contact_id, email, name, %s, 0, ''
+        FROM numbered
+        RETURNING email
+    """
+    total, last_email = 0, ""
+    with connection.cursor() as cursor:
+        while True:
+            params = [
+                sending.source_sending_id,
+                *statuses,
+                last_email,
+                sending.subaccount_id,
+                False,
+                SNAPSHOT_CHUNK,
+                total,
+                sending.pk,
+                *case_params,
+                RecipientStatus.PENDING.value,
+            ]
+            cursor.execute(sql, params)
+            inserted = [row[0] for row in cursor.fetchall()]
+            total += len(inserted)
+            if len(inserted) < SNAPSHOT_CHUNK:
+                return total
+            last_email = max(inserted)
+
+
 def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) -> Sending:
     """Confirm a draft: snapshot its audience and split it into the planned batches.
 
-    The audience is the contacts of the sending's lists, minus unsubscribed ones, each once.
+    The audience is the contacts of the sending's lists, minus unsubscribed ones, each once;
+    for a resend or a correction, the fixed set of its source's recipients instead.
     Sizes given for the batches must add up to the audience (the last batch may take "the
     rest"). Everything happens in one transaction under the sending's row lock, so a bad plan
     leaves the draft untouched. Confirming a sending that is already confirmed is a no-op.
@@ -155,8 +218,8 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         if sending.status != SendingStatus.DRAFT:
             return sending
         _content_check(sending)
-        lists = list(sending.lists.all())
-        if not lists:
+        lists = [] if sending.source_audience else list(sending.lists.all())
+        if not lists and not sending.source_audience:
             raise DomainError("Choose at least one contact list.", code="no_lists")
         lists_refuse_foreign(subaccount_id=sending.subaccount_id, lists=lists)
         created = Batch.objects.bulk_create(
@@ -170,13 +233,18 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         )
         if connection.vendor == "sqlite" or any(b.pk is None for b in created):
             created = list(Batch.objects.filter(sending=sending).order_by("number"))
-        total = _audience_snapshot(
-            sending=sending, list_ids=[lst.pk for lst in lists], batches=created
-        )
+        if sending.source_audience:
+            total = _fixed_audience_snapshot(sending=sending, batches=created)
+        else:
+            total = _audience_snapshot(
+                sending=sending, list_ids=[lst.pk for lst in lists], batches=created
+            )
         if total == 0:
             raise DomainError(
-                "Nobody to send to: the chosen lists are empty or every contact in them has "
-                "unsubscribed.",
+                "Nobody to send to: every contact of this audience has unsubscribed since."
+                if sending.source_audience
+                else "Nobody to send to: the chosen lists are empty or every contact in them "
+                "has unsubscribed.",
                 code="empty_audience",
             )
         if len(plans) > total:

@@ -1,7 +1,9 @@
 from django.urls import path
 
 from sendings.contacts import views as contacts_views
+from sendings.pages import followups as followup_views
 from sendings.pages import views
+from sendings.recipients import views as recipient_views
 from sendings.wizard import views as wizard_views
 
 urlpatterns = [
@@ -10,6 +12,26 @@ urlpatterns = [
     path("sendings/<str:identifier>/", views.sending_detail, name="sending_detail"),
     path("sendings/<str:identifier>/row/", views.sending_row, name="sending_row"),
     path("sendings/<str:identifier>/cancel/", views.sending_cancel, name="sending_cancel"),
+    path(
+        "sendings/<str:identifier>/recipients.csv",
+        recipient_views.recipients_export,
+        name="recipients_export",
+    ),
+    path(
+        "sendings/<str:identifier>/resend/",
+        followup_views.sending_resend,
+        name="sending_resend",
+    ),
+    path(
+        "sendings/<str:identifier>/correction/",
+        followup_views.sending_correction,
+        name="sending_correction",
+    ),
+    path(
+        "sendings/<str:identifier>/unschedule/",
+        followup_views.sending_unschedule,
+        name="sending_unschedule",
+    ),
     # The "New sending" wizard
     path(
         "subaccounts/<int:subaccount_id>/sendings/new/",

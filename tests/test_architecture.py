@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, int]] = [
     # The outbox carries what support and contacts owe; they register its renderers.
     ("sendings.outbox*", 1),
     ("sendings.services", 2),
+    ("sendings.followups", 2),
     ("sendings.contacts.services", 2),
     ("sendings.contacts.tasks", 2),
     ("sendings.contacts.csv_import", 2),

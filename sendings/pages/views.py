@@ -31,23 +31,32 @@ from sendings.pages.shell import (
     sendings_url,
     shell_context,
 )
+from sendings.recipients.views import recipients_context, recipients_partial_wanted
 from sendings.services import sending_cancel as sending_cancel_service
 from sendings.tenancy.selectors import membership_get, subaccounts_for_user
-from support.selectors import ticket_latest
+from support.selectors import is_support, ticket_latest
 
 LAST_SUBACCOUNT_KEY = "subaccount_id"
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The subaccount the user last opened, else their first one (by account, then subaccount
-    name), or a friendly page when they belong to none."""
+    """Where the user's work is: support staff on the cancellation requests; anyone else on
+    the subaccount they last opened, else their home subaccount (`Membership.is_home`), else
+    their first one (by account, then subaccount name), or a friendly page when they belong
+    to none."""
+    if is_support(request.user):
+        return redirect("ticket_queue")
     subaccounts = subaccounts_for_user(user=request.user)
     last = subaccounts.filter(pk=request.session.get(LAST_SUBACCOUNT_KEY)).first()
-    chosen = last or subaccounts.order_by("account__name", "name").first()
+    chosen = (
+        last
+        or subaccounts.filter(memberships__user=request.user, memberships__is_home=True).first()
+        or subaccounts.order_by("account__name", "name").first()
+    )
     if chosen is not None:
         return redirect("sending_list", subaccount_id=chosen.pk)
-    return render(request, "sendings/home.html")
+    return render(request, "sendings/home.html", shell_context(request, None))
 
 
 def _query(params: dict, **changes) -> str:
@@ -130,6 +139,10 @@ def sending_row(request: HttpRequest, identifier: str) -> HttpResponse:
 def sending_detail(request: HttpRequest, identifier: str) -> HttpResponse:
     sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
     subaccount = membership.subaccount
+    template = "sendings/sending_detail.html"
+    if recipients_partial_wanted(request):  # a filter, a search or a page of the section
+        context = {"sending": sending, **recipients_context(request, sending)}
+        return render_in_zone(request, template + "#recipients", context, subaccount)
     context = {
         **shell_context(request, subaccount),
         "sending": sending,
@@ -139,10 +152,13 @@ def sending_detail(request: HttpRequest, identifier: str) -> HttpResponse:
         "events": selectors.sending_timeline(sending=sending),
         "ticket": ticket_latest(sending=sending),
         "lists": list(sending.lists.order_by("name").values_list("name", flat=True)),
+        "source": selectors.sending_source(sending=sending),
+        "followups": selectors.sending_followups(sending=sending),
         "next_url": request.get_full_path(),
         "sendings_url": sendings_url(),
+        **recipients_context(request, sending),
     }
-    return render_in_zone(request, "sendings/sending_detail.html", context, subaccount)
+    return render_in_zone(request, template, context, subaccount)
 
 
 @login_required

@@ -67,6 +67,10 @@ class Membership(models.Model):
     )
     subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
+    # Where the user lands after login when they have not opened a subaccount yet.
+    is_home = models.BooleanField(
+        default=False, help_text="The subaccount this user lands on after logging in."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,6 +78,9 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "subaccount"], name="membership_unique"),
             models.CheckConstraint(
                 condition=Q(role__in=["marketer", "viewer"]), name="membership_role_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(is_home=True), name="membership_one_home"
             ),
         ]
 

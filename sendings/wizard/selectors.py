@@ -2,7 +2,8 @@
 
 from django.db.models import Count, QuerySet
 
-from sendings.models import Contact, ContactList
+from batches.models import Recipient
+from sendings.models import Contact, ContactList, Sending
 
 
 def wizard_lists(*, subaccount_id: int) -> QuerySet[ContactList]:
@@ -26,3 +27,27 @@ def audience_count(*, subaccount_id: int, list_ids) -> int:
         )
         .aggregate(n=Count("id", distinct=True))["n"]
     )  # fmt: skip
+
+
+def fixed_audience_count(*, sending: Sending) -> int:
+    """How many contacts a resend or a correction would reach now: its source's recipients
+    in the statuses its audience takes, whose contact is still subscribed, as
+    `sending_confirm`'s snapshot takes them."""
+    return Recipient.objects.filter(
+        sending_id=sending.source_sending_id,
+        status__in=sending.source_recipient_statuses,
+        contact__subaccount_id=sending.subaccount_id,
+        contact__unsubscribed=False,
+    ).count()
+
+
+def draft_audience_count(*, sending: Sending) -> int:
+    """The draft's audience now: its fixed set of recipients, else its lists'."""
+    if sending.source_audience:
+        return fixed_audience_count(sending=sending)
+    return audience_count(
+        subaccount_id=sending.subaccount_id,
+        list_ids=sending.lists.filter(subaccount_id=sending.subaccount_id).values_list(
+            "pk", flat=True
+        ),
+    )

@@ -39,7 +39,7 @@ from sendings.wizard.forms import (
 )
 from sendings.wizard.html_text import html_to_text
 from sendings.wizard.schedule import SendingScheduleForm
-from sendings.wizard.selectors import audience_count
+from sendings.wizard.selectors import audience_count, draft_audience_count, fixed_audience_count
 
 TEMPLATES = "sendings/wizard/"
 
@@ -308,6 +308,15 @@ def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) 
 
 @draft_step
 def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membership) -> HttpResponse:
+    if sending.source_audience:  # a resend or a correction: its audience is fixed
+        if request.method == "POST":
+            return _go(request, sending, CONTACTS)
+        context = {
+            "audience": fixed_audience_count(sending=sending),
+            "source": selectors.sending_source(sending=sending),
+        }
+        template = f"{TEMPLATES}contacts_fixed.html"
+        return _page(request, CONTACTS, membership, sending, context, template=template)
     subaccount = membership.subaccount
     if request.method == "POST":
         form = SendingContactsForm(
@@ -341,10 +350,7 @@ def wizard_audience(request: HttpRequest, identifier: str) -> HttpResponse:
 
 def _schedule_form(request: HttpRequest, sending: Sending, membership: Membership, **kwargs):
     subaccount = membership.subaccount
-    audience = audience_count(
-        subaccount_id=subaccount.pk,
-        list_ids=sending.lists.filter(subaccount=subaccount).values_list("pk", flat=True),
-    )
+    audience = draft_audience_count(sending=sending)
     return SendingScheduleForm(
         zone=subaccount.zone,
         now=timezone.now(),

@@ -1,6 +1,14 @@
 from django import template
 
+from support.selectors import is_support
+
 register = template.Library()
+
+
+@register.filter
+def in_support(user) -> bool:
+    """Whether the navigation shows "Cancellation requests" (every page, whatever its view)."""
+    return is_support(user)
 
 
 @register.filter

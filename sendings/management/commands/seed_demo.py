@@ -25,6 +25,10 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo data already present; nothing changed.")
         self._logins(result.account)
+        note = demo.in_progress_note()
+        if note:
+            self.stdout.write("")
+            self.stdout.write(note)
 
     def _logins(self, account) -> None:
         self.stdout.write("")
