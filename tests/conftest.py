@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from batches import services as batch_services
 from config.celery import app as celery_app
+from sendings import followups
 from sendings import services as sending_services
 from sendings.models import Membership
 from support import services as support_services
@@ -18,6 +19,7 @@ from tests.workers import WorkerPool, broker_flush, database_url
 OUR_PACKAGES = {"sendings", "batches", "support", "tests"}
 SERVICES = {
     sending_services: ["sending_confirm", "sending_cancel", "sending_stop"],
+    followups: ["sending_resend_create", "sending_correction_create", "sending_unschedule"],
     batch_services: [
         "batch_cancel",
         "batch_start",
