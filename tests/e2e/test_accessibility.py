@@ -9,6 +9,9 @@ from axe_playwright_python.sync_playwright import Axe
 from django.urls import reverse
 from playwright.sync_api import Page
 
+from batches import services as batch_services
+from sendings import followups
+from sendings import services as sending_services
 from sendings.contacts import services as contact_services
 from support import services as support_services
 from tests.factories import SendingFactory, contact_list_with
@@ -46,6 +49,14 @@ def pages(live_server, subaccount, marketer, make_sending, settings) -> dict[str
     )
     contact_services.contact_import_run(contact_import_id=upload.pk)
     draft = SendingFactory(subaccount=subaccount, name="Draft campaign", created_by=marketer)
+    stopped = make_sending("Campaign stopped", "sending", contacts=6)
+    first = stopped.batches.get(number=1)
+    delivered = list(first.recipients.order_by("id").values_list("id", flat=True)[:2])
+    batch_services.recipients_record_results(
+        batch_id=first.pk, sent=delivered[:1], failed={delivered[1]: "550 5.1.1 unknown"}
+    )
+    sending_services.sending_stop(sending=stopped, actor=None)
+    resend = followups.sending_resend_create(sending=stopped, actor=marketer).obj
     urls = {
         "sending list": reverse("sending_list", args=[subaccount.pk]),
         "sending detail": reverse("sending_detail", args=[sending.identifier]),
@@ -58,6 +69,14 @@ def pages(live_server, subaccount, marketer, make_sending, settings) -> dict[str
         "list": reverse("contact_list_detail", args=[contact_list.pk]),
         "import upload": reverse("contact_import_upload", args=[contact_list.pk]),
         "import result": reverse("contact_import_detail", args=[upload.pk]),
+        "stopped sending detail": reverse("sending_detail", args=[stopped.identifier]),
+        "recipients filtered": reverse("sending_detail", args=[stopped.identifier])
+        + "?status=failed&q=example",
+        "resend page": reverse("sending_resend", args=[stopped.identifier]),
+        "correction page": reverse("sending_correction", args=[stopped.identifier]),
+        "unschedule page": reverse("sending_unschedule", args=[scheduled.identifier]),
+        "resend draft detail": reverse("sending_detail", args=[resend.identifier]),
+        "resend wizard contacts": reverse("wizard_contacts", args=[resend.identifier]),
     }
     for step in ("details", "design", "text", "test", "contacts", "schedule"):
         urls[f"wizard {step}"] = reverse(f"wizard_{step}", args=[draft.identifier])

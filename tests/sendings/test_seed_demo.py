@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from batches.models import Batch, Recipient
@@ -95,6 +96,7 @@ def test_seeding_again_keeps_what_users_changed():
 
 @pytest.mark.django_db
 def test_demo_shows_every_scenario_of_the_help_page():
+    started = timezone.now()
     seed()
     now = timezone.now()
     statuses = {s.name: s.status for s in Sending.objects.all()}
@@ -115,7 +117,7 @@ def test_demo_shows_every_scenario_of_the_help_page():
     large = demo_sending(5)
     assert large.name == "Weekly digest (large)"
     assert large.status == "scheduled"
-    assert now < large.scheduled_at <= now + timedelta(seconds=31)
+    assert started < large.scheduled_at <= now + timedelta(seconds=31)
     assert not large.is_small
     # Sent; two addresses bounced, and the Sent column says so.
     welcome = demo_sending(3)
@@ -188,3 +190,41 @@ def test_demo_passwords_work_with_the_production_hasher(settings):
         assert check_password(spec.password, encoded)
         # Light on purpose; Django rehashes it at full strength on the first login.
         assert identify_hasher(encoded).must_update(encoded)
+
+
+@pytest.mark.django_db
+def test_the_sending_in_progress_lasts_at_least_half_an_hour():
+    seed()
+    large = demo_sending(5)
+
+    assert large.total_recipients / large.subaccount.send_rate_limit >= 30 * 60
+
+
+@pytest.mark.django_db
+def test_the_demo_marketer_lands_on_the_subaccount_with_every_scenario(client):
+    seed()
+    client.force_login(User.objects.get(username="marketer"))
+
+    spain = Subaccount.objects.get(name="Spain")
+    assert client.get(reverse("home")).url == reverse("sending_list", args=[spain.pk])
+
+
+@pytest.mark.django_db
+def test_demo_support_lands_on_cancellation_requests(client):
+    seed()
+    client.force_login(User.objects.get(username="support"))
+
+    assert client.get(reverse("home")).url == reverse("ticket_queue")
+
+
+@pytest.mark.django_db
+def test_seeding_says_how_to_see_the_sending_in_progress_again_once_it_finished():
+    seed()
+    assert "sent so far" in demo.in_progress_note()
+    large = demo_sending(5)
+    sending_cancel(sending=large, actor=None)
+
+    output = StringIO()
+    call_command("seed_demo", stdout=output)
+
+    assert "make reset-demo" in output.getvalue()
