@@ -122,17 +122,26 @@ def recipient_page(
     )
 
 
+EXPORT_FIELDS = ("email", "name", "batch_id", "status", "sent_at", "attempts", "last_error")
+
+
 def recipients_for_export(
     *, sending: Sending, filter: RecipientFilter, q: str = "", batch_id: int | None = None
-) -> Iterator[dict]:
-    """Every recipient of the filter, by email, EXPORT_CHUNK at a time (keyset): memory stays
+) -> Iterator[tuple]:
+    """Every recipient of the filter, by email, EXPORT_CHUNK at a time (keyset), as tuples of
+    (email, name, batch number, status label, sent at, attempts, last error): memory stays
     flat however many there are, and no transaction or server-side cursor is held open."""
     numbers = batch_numbers(sending=sending)
-    queryset = _recipients(sending=sending, filter=filter, q=q, batch_id=batch_id)
+    queryset = (
+        _recipients(sending=sending, filter=filter, q=q, batch_id=batch_id)
+        .values_list(*EXPORT_FIELDS)
+        .order_by("email")
+    )
     last = ""
     while True:
-        chunk = list(queryset.filter(email__gt=last).order_by("email")[:EXPORT_CHUNK])
-        yield from _with_labels(chunk, numbers)
+        chunk = list(queryset.filter(email__gt=last)[:EXPORT_CHUNK])
+        for email, name, batch, status, sent_at, attempts, error in chunk:
+            yield email, name, numbers.get(batch), STATUS_LABELS[status], sent_at, attempts, error
         if len(chunk) < EXPORT_CHUNK:
             return
-        last = chunk[-1]["email"]
+        last = chunk[-1][0]

@@ -14,7 +14,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from batches.models import Batch, Recipient
@@ -333,6 +333,75 @@ class _LoadWriter:
         self.events.write(events)
         self.lists.write(lists)
         return statuses
+
+
+def load_stopped_sending(
+    *, subaccount: Subaccount, contact_list: ContactList, sent_percent: int, failed_percent: int
+) -> Sending:
+    """A sending of the list confirmed and started through the services, then brought to
+    "stopped by support" set-based: `sent_percent` of its recipients delivered (with a time
+    and one attempt), `failed_percent` rejected with a server answer, the rest canceled;
+    batch and sending counters and statuses to match, as the services would leave them."""
+    from batches.services import batch_start
+    from sendings.services import BatchPlan, sending_confirm
+
+    now = timezone.now()
+    sending = Sending.objects.create(
+        subaccount=subaccount,
+        name=f"Load stopped {secrets.token_hex(2)}",
+        subject="Load",
+        from_email="load@example.com",
+        html_body="<p>Hello {{ name }}</p>",
+        text_body="Hello {{ name }}",
+    )
+    sending.lists.set([contact_list])
+    sending_confirm(sending=sending, batches=[BatchPlan(now - timedelta(minutes=1))], actor=None)
+    batch = sending.batches.get()
+    assert batch_start(batch_id=batch.pk, now=now)
+    qn = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {qn(Recipient._meta.db_table)} SET
+              status = CASE WHEN id %% 100 < %s THEN 'sent'
+                            WHEN id %% 100 < %s THEN 'failed' ELSE 'canceled' END,
+              sent_at = CASE WHEN id %% 100 < %s THEN %s END,
+              attempts = CASE WHEN id %% 100 < %s THEN 1 ELSE 0 END,
+              last_error = CASE WHEN id %% 100 >= %s AND id %% 100 < %s
+                                THEN '550 5.1.1 <' || email || '>: Recipient address rejected'
+                                ELSE '' END
+            WHERE batch_id = %s
+            """,
+            [
+                sent_percent,
+                sent_percent + failed_percent,
+                sent_percent,
+                now,
+                sent_percent + failed_percent,
+                sent_percent,
+                sent_percent + failed_percent,
+                batch.pk,
+            ],
+        )
+        counts = Counter(
+            dict(
+                Recipient.objects.filter(batch=batch)
+                .values_list("status")
+                .annotate(n=models.Count("id"))
+            )
+        )
+        fields = {
+            "sent_count": counts["sent"],
+            "failed_count": counts["failed"],
+            "canceled_count": counts["canceled"],
+            "finished_at": now,
+        }
+        Batch.objects.filter(pk=batch.pk).update(status="canceled", canceled_at=now, **fields)
+        Sending.objects.filter(pk=sending.pk).update(status="canceled", **fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {qn(Recipient._meta.db_table)}")
+    sending.refresh_from_db()
+    return sending
 
 
 def load(*, contacts: int, sendings: int, subaccount: str = LOAD_SUBACCOUNT, say=print) -> None:

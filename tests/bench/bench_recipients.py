@@ -1,0 +1,210 @@
+"""Benchmark: the recipients of a 1,000,000-recipient sending, seen, exported and resent.
+
+    make bench BENCH=recipients
+
+A throwaway database (NAME_bench_recipients on DATABASE_URL's server, dropped at the end):
+1,000,000 contacts (tests/bench/load.py), a sending to all of them confirmed through
+`sending_confirm`, started, then stopped with 60% sent, 2% failed and the rest canceled.
+Measured, in-process through the whole middleware stack (django.test.Client):
+
+- the detail page's Recipients section (the htmx fragment) at page 1 and page 20,000 (keyset:
+  the link "Next" carries the last email), and of the Sent filter at page 10,000, median of 30;
+- the whole detail page at page 1;
+- the CSV export of all 1,000,000 rows, in a fresh child process so its peak RSS is the
+  export's own;
+- the resend: creating the draft, counting its fixed audience (the wizard's Contacts step) and
+  confirming it (the INSERT ... SELECT of its 400,000 recipients).
+
+Targets: pages under 50 ms at any depth; the export under 20 s in under 100 MB.
+"""
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.bench.common import bench_database, django_setup, say, timed, verdict  # noqa: E402
+
+CONTACTS = 1_000_000
+SENT_PERCENT, FAILED_PERCENT = 60, 2
+ROUNDS = 30
+PAGE_TARGET_MS, EXPORT_TARGET_S, EXPORT_TARGET_MB = 50.0, 20.0, 100.0
+PAGE = 50
+
+
+def child_export(identifier: str, username: str) -> None:
+    """In a fresh process: stream the whole export, count rows and bytes, report peak RSS."""
+    django_setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    url = reverse("recipients_export", args=[identifier])
+    started = time.perf_counter()
+    response = client.get(url)
+    rows = size = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        rows += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rows": rows - 1, "bytes": size, "peak_mb": peak_mb}))
+
+
+def export_in_child(identifier: str, username: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child-export", identifier, username],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        sys.exit(f"export failed in the child process:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def median_ms(client, url: str, *, fragment: bool) -> tuple[float, int]:
+    """Median server time of `url` over ROUNDS requests, and the queries of one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    headers = {"HX-Request": "true", "HX-Target": "recipients"} if fragment else {}
+    times = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        response = client.get(url, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.status_code
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url, headers=headers)
+    return statistics.median(times), len(queries)
+
+
+def email_at(sending, position: int, status: str | None = None) -> str:
+    """The email ending the page before the one wanted (what its "Next" link carries)."""
+    from batches.models import Recipient
+
+    recipients = Recipient.objects.filter(sending=sending)
+    if status:
+        recipients = recipients.filter(status=status)
+    return recipients.order_by("email").values_list("email", flat=True)[position - 1]
+
+
+def main() -> None:
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")  # django.test.Client's host
+    with bench_database("recipients"):
+        from urllib.parse import quote
+
+        from django.contrib.auth import get_user_model
+        from django.test import Client
+        from django.urls import reverse
+
+        from sendings import followups
+        from sendings.models import Membership, Sending
+        from sendings.services import BatchPlan, sending_confirm
+        from sendings.wizard.selectors import fixed_audience_count
+        from tests.bench import load
+
+        subaccount = load.load_subaccount()
+        contact_list = timed(
+            f"load {CONTACTS:,} contacts", load.load_contacts, subaccount=subaccount, count=CONTACTS
+        )
+        sending = timed(
+            f"confirm and stop a sending to them ({SENT_PERCENT}% sent, {FAILED_PERCENT}% "
+            "failed, the rest canceled)",
+            load.load_stopped_sending,
+            subaccount=subaccount,
+            contact_list=contact_list,
+            sent_percent=SENT_PERCENT,
+            failed_percent=FAILED_PERCENT,
+        )
+        user = get_user_model().objects.create(username="bench-marketer")
+        Membership.objects.create(user=user, subaccount=subaccount)
+        client = Client()
+        client.force_login(user)
+        detail = reverse("sending_detail", args=[sending.identifier])
+        deep = email_at(sending, (20_000 - 1) * PAGE)
+        sent_deep = email_at(sending, (10_000 - 1) * PAGE, status="sent")
+        say(
+            f"Sending {sending.identifier}: {sending.total_recipients:,} recipients, "
+            f"{sending.sent_count:,} sent, {sending.failed_count:,} failed, "
+            f"{sending.canceled_count:,} canceled"
+        )
+
+        pages = [
+            ("recipients, page 1", detail, True),
+            ("recipients, page 20,000", f"{detail}?after={quote(deep)}", True),
+            ("Sent, page 1", f"{detail}?status=sent", True),
+            ("Sent, page 10,000", f"{detail}?status=sent&after={quote(sent_deep)}", True),
+            ("Failed, page 1", f"{detail}?status=failed", True),
+            ('search "garcia12"', f"{detail}?q=garcia12", True),
+            ("whole detail page, page 1", detail, False),
+        ]
+        say()
+        say(f"| page | median ms ({ROUNDS} requests) | queries |")
+        say("|---|---:|---:|")
+        worst = 0.0
+        for label, url, fragment in pages:
+            ms, queries = median_ms(client, url, fragment=fragment)
+            if fragment and not label.startswith("search"):
+                worst = max(worst, ms)
+            say(f"| {label} | {ms:.1f} | {queries} |")
+        say(f"Pages (search aside) under {PAGE_TARGET_MS:.0f} ms at any depth: "
+            f"{verdict(worst <= PAGE_TARGET_MS)} (worst median {worst:.1f} ms)")  # fmt: skip
+
+        say()
+        export = export_in_child(sending.identifier, user.username)
+        assert export["rows"] == sending.total_recipients, export
+        say(
+            f"Export of {export['rows']:,} rows ({export['bytes'] / 2**20:.0f} MiB of CSV): "
+            f"{export['seconds']:.1f} s, peak RSS {export['peak_mb']:.0f} MB "
+            f"({export['rows'] / export['seconds']:,.0f} rows/s). Target under "
+            f"{EXPORT_TARGET_S:.0f} s and {EXPORT_TARGET_MB:.0f} MB: "
+            + verdict(
+                export["seconds"] <= EXPORT_TARGET_S and export["peak_mb"] <= EXPORT_TARGET_MB
+            )
+        )
+
+        say()
+        started = time.perf_counter()
+        draft = followups.sending_resend_create(sending=sending, actor=user).obj
+        created = time.perf_counter() - started
+        started = time.perf_counter()
+        audience = fixed_audience_count(sending=draft)
+        counted = time.perf_counter() - started
+        from django.utils import timezone
+
+        started = time.perf_counter()
+        draft = Sending.objects.get(pk=draft.pk)
+        resent = sending_confirm(
+            sending=draft,
+            batches=[BatchPlan(timezone.now() + timedelta(days=1))],
+            actor=user,
+        )
+        confirmed = time.perf_counter() - started
+        expected = sending.total_recipients - sending.sent_count
+        assert audience == resent.total_recipients == expected, (audience, resent, expected)
+        say(
+            f"Resend: draft created in {created * 1000:.0f} ms; its fixed audience of "
+            f"{audience:,} counted in {counted:.2f} s (wizard step 5); confirmed (snapshot of "
+            f"{resent.total_recipients:,} recipients) in {confirmed:.1f} s "
+            f"({resent.total_recipients / confirmed:,.0f} recipients/s)."
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child-export":
+        child_export(sys.argv[2], sys.argv[3])
+    else:
+        main()
