@@ -47,6 +47,7 @@ def _key(sending: Sending, context: dict) -> str:
         sending.total_recipients,
         sending.sent_count,
         sending.failed_count,
+        sending.canceled_count,  # what the menu offers (unschedule, resend) depends on it
         getattr(sending, "ticket_status", None),
         getattr(sending, "ticket_received", None),
         getattr(sending, "ticket_note", None),

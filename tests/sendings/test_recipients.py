@@ -432,3 +432,16 @@ def test_a_marketer_lands_on_their_home_subaccount(client, subaccount, marketer)
     client.force_login(marketer)
 
     assert client.get(reverse("home")).url == reverse("sending_list", args=[home.subaccount_id])
+
+
+def test_the_cached_row_stops_offering_unschedule_once_a_batch_is_canceled(
+    client, subaccount, marketer
+):
+    sending = scheduled_sending(subaccount, contacts=4, sizes=[2, None])
+    client.force_login(marketer)
+    list_url = reverse("sending_list", args=[subaccount.pk])
+    assert "Unschedule and edit" in html(client.get(list_url))
+
+    batch_services.batch_cancel(batch=sending.batches.get(number=2), actor=marketer)
+
+    assert "Unschedule and edit" not in html(client.get(list_url))
