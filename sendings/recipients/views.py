@@ -153,4 +153,9 @@ def recipients_export(request: HttpRequest, identifier: str) -> StreamingHttpRes
 
 
 def recipients_partial_wanted(request: HttpRequest) -> bool:
-    return bool(request.htmx) and request.htmx.target == "recipients"
+    """htmx swapping the section (a filter, a search, a page), not restoring history."""
+    return (
+        bool(request.htmx)
+        and not request.htmx.history_restore_request
+        and request.htmx.target == "recipients"
+    )
