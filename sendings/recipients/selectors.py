@@ -127,11 +127,13 @@ EXPORT_FIELDS = ("email", "name", "batch_id", "status", "sent_at", "attempts", "
 
 def recipients_for_export(
     *, sending: Sending, filter: RecipientFilter, q: str = "", batch_id: int | None = None
-) -> Iterator[tuple]:
-    """Every recipient of the filter, by email, EXPORT_CHUNK at a time (keyset), as tuples of
-    (email, name, batch number, status label, sent at, attempts, last error): memory stays
-    flat however many there are, and no transaction or server-side cursor is held open."""
+) -> Iterator[list[tuple]]:
+    """Every recipient of the filter, by email, in chunks of EXPORT_CHUNK (keyset), each a
+    list of (email, name, batch number, status label, sent at, attempts, last error): memory
+    stays flat however many there are, and no transaction or server-side cursor is held open
+    while the client reads."""
     numbers = batch_numbers(sending=sending)
+    labels = STATUS_LABELS
     queryset = (
         _recipients(sending=sending, filter=filter, q=q, batch_id=batch_id)
         .values_list(*EXPORT_FIELDS)
@@ -139,9 +141,12 @@ def recipients_for_export(
     )
     last = ""
     while True:
-        chunk = list(queryset.filter(email__gt=last)[:EXPORT_CHUNK])
-        for email, name, batch, status, sent_at, attempts, error in chunk:
-            yield email, name, numbers.get(batch), STATUS_LABELS[status], sent_at, attempts, error
-        if len(chunk) < EXPORT_CHUNK:
+        rows = list(queryset.filter(email__gt=last)[:EXPORT_CHUNK])
+        if rows:
+            yield [
+                (email, name, numbers.get(batch), labels[status], sent_at, attempts, error)
+                for email, name, batch, status, sent_at, attempts, error in rows
+            ]
+        if len(rows) < EXPORT_CHUNK:
             return
-        last = chunk[-1][0]
+        last = rows[-1][0]
