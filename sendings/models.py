@@ -91,8 +91,9 @@ class Sending(models.Model):
     source_sending = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups"
     )
+    # db_default too: bulk loaders that COPY named columns need not know this one.
     source_audience = models.CharField(
-        max_length=16, choices=SourceAudience.choices, blank=True, default=""
+        max_length=16, choices=SourceAudience.choices, blank=True, default="", db_default=""
     )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)

@@ -69,7 +69,9 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
     # Where the user lands after login when they have not opened a subaccount yet.
     is_home = models.BooleanField(
-        default=False, help_text="The subaccount this user lands on after logging in."
+        default=False,
+        db_default=False,
+        help_text="The subaccount this user lands on after logging in.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
