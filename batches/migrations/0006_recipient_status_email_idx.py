@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0004_recipient_inflight_idx'),
+        ('batches', '0005_delivery_lease'),
         ('sendings', '0005_contact_unsubscribed_idx'),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sendings', '0005_contact_unsubscribed_idx'),
+        ('sendings', '0006_outbox_notification'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
