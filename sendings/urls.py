@@ -1,5 +1,6 @@
 from django.urls import path
 
+from sendings import converters  # noqa: F401  (registers <id:>, <number:>, <identifier:>)
 from sendings.contacts import views as contacts_views
 from sendings.pages import followups as followup_views
 from sendings.pages import views
@@ -8,84 +9,84 @@ from sendings.wizard import views as wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("subaccounts/<int:subaccount_id>/sendings/", views.sending_list, name="sending_list"),
-    path("sendings/<str:identifier>/", views.sending_detail, name="sending_detail"),
-    path("sendings/<str:identifier>/row/", views.sending_row, name="sending_row"),
-    path("sendings/<str:identifier>/cancel/", views.sending_cancel, name="sending_cancel"),
+    path("subaccounts/<id:subaccount_id>/sendings/", views.sending_list, name="sending_list"),
+    path("sendings/<identifier:identifier>/", views.sending_detail, name="sending_detail"),
+    path("sendings/<identifier:identifier>/row/", views.sending_row, name="sending_row"),
+    path("sendings/<identifier:identifier>/cancel/", views.sending_cancel, name="sending_cancel"),
     path(
-        "sendings/<str:identifier>/recipients.csv",
+        "sendings/<identifier:identifier>/recipients.csv",
         recipient_views.recipients_export,
         name="recipients_export",
     ),
     path(
-        "sendings/<str:identifier>/resend/",
+        "sendings/<identifier:identifier>/resend/",
         followup_views.sending_resend,
         name="sending_resend",
     ),
     path(
-        "sendings/<str:identifier>/correction/",
+        "sendings/<identifier:identifier>/correction/",
         followup_views.sending_correction,
         name="sending_correction",
     ),
     path(
-        "sendings/<str:identifier>/unschedule/",
+        "sendings/<identifier:identifier>/unschedule/",
         followup_views.sending_unschedule,
         name="sending_unschedule",
     ),
     # The "New sending" wizard
     path(
-        "subaccounts/<int:subaccount_id>/sendings/new/",
+        "subaccounts/<id:subaccount_id>/sendings/new/",
         wizard_views.sending_new,
         name="sending_new",
     ),
-    path("sendings/<str:identifier>/edit/", wizard_views.sending_edit, name="sending_edit"),
+    path("sendings/<identifier:identifier>/edit/", wizard_views.sending_edit, name="sending_edit"),
     *(
         path(
-            f"sendings/<str:identifier>/edit/{step.slug}/",
+            f"sendings/<identifier:identifier>/edit/{step.slug}/",
             getattr(wizard_views, step.url_name),
             name=step.url_name,
         )
         for step in wizard_views.STEPS
     ),
     path(
-        "sendings/<str:identifier>/edit/contacts/count/",
+        "sendings/<identifier:identifier>/edit/contacts/count/",
         wizard_views.wizard_audience,
         name="wizard_audience",
     ),
     path(
-        "sendings/<str:identifier>/duplicate/",
+        "sendings/<identifier:identifier>/duplicate/",
         wizard_views.sending_duplicate,
         name="sending_duplicate",
     ),
     # Contacts, lists and CSV imports
     path(
-        "subaccounts/<int:subaccount_id>/lists/",
+        "subaccounts/<id:subaccount_id>/lists/",
         contacts_views.contact_lists,
         name="contact_lists",
     ),
     path(
-        "subaccounts/<int:subaccount_id>/contacts/",
+        "subaccounts/<id:subaccount_id>/contacts/",
         contacts_views.contact_index,
         name="contact_index",
     ),
-    path("lists/<int:list_id>/", contacts_views.contact_list_detail, name="contact_list_detail"),
+    path("lists/<id:list_id>/", contacts_views.contact_list_detail, name="contact_list_detail"),
     path(
-        "lists/<int:list_id>/rename/",
+        "lists/<id:list_id>/rename/",
         contacts_views.contact_list_rename,
         name="contact_list_rename",
     ),
     path(
-        "lists/<int:list_id>/import/",
+        "lists/<id:list_id>/import/",
         contacts_views.contact_import_upload,
         name="contact_import_upload",
     ),
     path(
-        "imports/<int:import_id>/",
+        "imports/<id:import_id>/",
         contacts_views.contact_import_detail,
         name="contact_import_detail",
     ),
     path(
-        "contacts/<int:contact_id>/unsubscribe/",
+        "contacts/<id:contact_id>/unsubscribe/",
         contacts_views.contact_unsubscribe,
         name="contact_unsubscribe",
     ),
