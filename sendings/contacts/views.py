@@ -20,7 +20,13 @@ from sendings.contacts import services as contact_services
 from sendings.contacts.forms import ContactImportForm, ContactListForm, ContactSearchForm
 from sendings.exceptions import DomainError
 from sendings.models import Subaccount
-from sendings.pages.shell import render_in_zone, require_marketer, safe_next, shell_context
+from sendings.pages.shell import (
+    redirect_back,
+    render_in_zone,
+    require_marketer,
+    safe_next,
+    shell_context,
+)
 from sendings.tenancy.selectors import membership_get
 
 LISTS_TEMPLATE = "sendings/contacts/list_index.html"
@@ -196,7 +202,7 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
             request, f"{CONTACTS_TEMPLATE}#row_response", context, membership.subaccount
         )
     messages.success(request, text)
-    return redirect(safe_next(request, reverse("contact_index", args=[contact.subaccount_id])))
+    return redirect_back(request, reverse("contact_index", args=[contact.subaccount_id]))
 
 
 # --- CSV import ----------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -40,30 +40,66 @@ def shell_context(request: HttpRequest, subaccount: Subaccount | None) -> dict:
     }
 
 
+def render_page(
+    request: HttpRequest, template: str, context: dict, status: int = 200
+) -> HttpResponse:
+    """Render a page or one of its partials. The same URL answers a fragment to htmx and the
+    page otherwise, so the response says it varies on the headers that choose."""
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
 def render_in_zone(
     request: HttpRequest, template: str, context: dict, subaccount: Subaccount, status: int = 200
 ) -> HttpResponse:
     """Render with dates shown in the subaccount's time zone (partials included)."""
     with timezone.override(subaccount.zone):
-        response = render(request, template, context, status=status)
-    # The same URL answers a fragment to htmx and a page otherwise: caches must tell them apart.
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+        return render_page(request, template, context, status=status)
+
+
+# Longer `next` values are not ours (our pages' URLs are short) and would bloat headers.
+NEXT_MAX_LENGTH = 2000
+
+
+def is_site_path(url: str) -> bool:
+    """Whether `url` is a path on this site: "/..." with no scheme, host or control character.
+
+    Anything else ("0", "a b", "//evil.example", "https://...") is refused: Django's redirect()
+    would try to reverse a bare word as a view name, and a host would leave the site.
+    """
+    return (
+        0 < len(url) <= NEXT_MAX_LENGTH
+        and url.startswith("/")
+        and not url.startswith(("//", "/\\"))
+        and url.isprintable()
+        and url_has_allowed_host_and_scheme(url, allowed_hosts=set())
+    )
 
 
 def safe_next(request: HttpRequest, fallback: str) -> str:
-    """The page to go back to: `next` from the form if it is ours, else the fallback."""
+    """The page to go back to: `next` from the form or query if it is a path of ours, else
+    the fallback (a path we built)."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return fallback
+    return candidate if is_site_path(candidate) else fallback
+
+
+def redirect_to_path(url: str) -> HttpResponseRedirect:
+    """Redirect to a path of ours (from `safe_next` or `reverse`): never reversed as a view
+    name, never to another site."""
+    if not is_site_path(url):
+        raise ValueError(f"not a path of this site: {url!r}")
+    return HttpResponseRedirect(url)
+
+
+def redirect_back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+    """Back to `next` when it is a path of ours, else to `fallback`."""
+    return redirect_to_path(safe_next(request, fallback))
 
 
 def sendings_url() -> str:
     """ "/sendings/": the rows build their links from it (reverse() per link is too slow)."""
-    return mark_safe(reverse("sending_detail", args=["-"]).removesuffix("-/"))
+    return mark_safe(reverse("sending_detail", args=["SND-0"]).removesuffix("SND-0/"))
 
 
 def list_page_url(subaccount_id: int) -> str:
@@ -115,7 +151,7 @@ class Outcome:
 def outcome_redirect(request: HttpRequest, outcome: Outcome, url: str) -> HttpResponse:
     """Without JavaScript: the message on the next page, then back where the user was."""
     getattr(messages, outcome.level)(request, outcome.text)
-    return redirect(url)
+    return redirect_to_path(url)
 
 
 def row_outcome_response(
