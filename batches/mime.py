@@ -61,23 +61,51 @@ def encode_header(value: str) -> str:
 
 def encode_address(name: str, address: str) -> str:
     """`"Name" <local@domain>`, the name RFC 2047-encoded if needed, the domain in IDNA."""
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise ValueError(f"{address!r} has a non-ASCII local part")
-    if not domain.isascii():
-        domain = domain.encode("idna").decode("ascii")
+    wire = envelope_address(address)
     name = header_safe(name)
     if name.isascii():
-        return formataddr((name, f"{local}@{domain}"))
-    return f"{encode_words(name)} <{local}@{domain}>"
+        return formataddr((name, wire))
+    return f"{encode_words(name)} <{wire}>"
+
+
+# RFC 5321: at most 64 octets before the @, 255 after it, 254 for the whole path.
+LOCAL_MAX, ADDRESS_MAX = 64, 254
+
+
+def address_wire_problem(address: str) -> str | None:
+    """Why `address` cannot go on the wire (SMTP envelope, From/To/List-Unsubscribe), in
+    words for the user; None when it can.
+
+    The one rule for forms and delivery alike: an ASCII local part (no SMTPUTF8), a domain
+    name that IDNA-encodes (not an [ip] literal), and parts no longer than SMTP allows.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return "An email address needs a name, an @ and a domain."
+    if not local.isascii():
+        return "The part before the @ must use plain letters, digits and . _ + - only."
+    if len(local) > LOCAL_MAX:
+        return f"The part before the @ is longer than {LOCAL_MAX} characters."
+    if domain.startswith("["):
+        return "Use a domain name after the @, not an IP address."
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"“{domain}” is not a domain name that mail can be sent to."
+    if len(local) + 1 + len(ascii_domain) > ADDRESS_MAX:
+        return f"The address is longer than {ADDRESS_MAX} characters once encoded for mail."
+    return None
 
 
 def envelope_address(address: str) -> str:
-    """The SMTP envelope form of an address: IDNA domain, ASCII local part."""
+    """The SMTP envelope form of an address: IDNA domain, ASCII local part.
+
+    ValueError for an address that cannot go on the wire (`address_wire_problem`)."""
+    problem = address_wire_problem(address)
+    if problem is not None:
+        raise ValueError(f"{address!r}: {problem}")
     local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise ValueError(f"{address!r} has a non-ASCII local part")
-    return f"{local}@{domain.encode('idna').decode('ascii') if not domain.isascii() else domain}"
+    return f"{local}@{domain if domain.isascii() else domain.encode('idna').decode('ascii')}"
 
 
 def body_part(text: str) -> tuple[str, bytes]:

@@ -50,9 +50,10 @@ class Content:
             else settings.DEFAULT_FROM_EMAIL,
             html=sending.html_body,
             text=sending.text_body,
-            unsubscribe_to=settings.UNSUBSCRIBE_MAILTO
-            or sending.from_email
-            or settings.DEFAULT_FROM_EMAIL,
+            # In a header, so in wire form: an IDN domain IDNA-encoded.
+            unsubscribe_to=envelope_address(
+                settings.UNSUBSCRIBE_MAILTO or sending.from_email or settings.DEFAULT_FROM_EMAIL
+            ),
             boundary=f"=_{sending.identifier}_{secrets.token_hex(8)}",
             envelope_from=envelope_address(sending.from_email or settings.DEFAULT_FROM_EMAIL),
         )

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from batches.mime import header_safe
 from sendings.formatting import thousands
 from support.models import URGENT_CANCEL_SUBJECT, Ticket
 
@@ -58,7 +59,8 @@ def requester_outcome(ticket: Ticket) -> EmailMessage | None:
         f"{reverse('sending_detail', args=[ticket.sending_identifier])}",
     ]
     return EmailMessage(
-        subject=f"Re: {URGENT_CANCEL_SUBJECT}: {ticket.sending_name}",
+        # One line whatever the name holds (names saved before forms refused line breaks).
+        subject=header_safe(f"Re: {URGENT_CANCEL_SUBJECT}: {ticket.sending_name}"),
         body="\n".join(lines),
         to=[to],
         reply_to=[settings.SUPPORT_EMAIL],

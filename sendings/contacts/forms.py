@@ -4,19 +4,20 @@ from django import forms
 from django.conf import settings
 
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_decode
+from sendings.fields import SingleLineField, WholeNumberField
 
 
 class ContactListForm(forms.Form):
     """A list's name; whether it is free is the service's call (contact_list_create/rename)."""
 
-    name = forms.CharField(label="List name", max_length=200, strip=True)
+    name = SingleLineField(label="List name", max_length=200, strip=True)
 
 
 class ContactSearchForm(forms.Form):
     """The contacts pages' GET parameters; a bad page number falls back to the first page."""
 
     q = forms.CharField(max_length=254, required=False, strip=True)
-    page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    page = WholeNumberField(min_value=1, max_value=1_000_000, required=False)
 
     def values(self) -> dict:
         self.is_valid()

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from sendings.fields import WholeNumberField
 from sendings.models import SendingStatus
 from sendings.pages.selectors import DEFAULT_SORT, SORTS
 
@@ -13,7 +14,7 @@ class SendingListForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "All"), *SendingStatus.choices], required=False)
     q = forms.CharField(max_length=200, required=False, strip=True)
     sort = forms.ChoiceField(choices=[(key, key) for key in SORTS], required=False)
-    page = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+    page = WholeNumberField(min_value=1, max_value=100_000, required=False)
 
     DEFAULTS = {"status": "", "q": "", "sort": DEFAULT_SORT, "page": 1}
 

@@ -3,8 +3,8 @@
 import re
 
 from django import forms
-from django.core.validators import validate_email
 
+from sendings.fields import SingleLineField, WireEmailField, wire_email_validate
 from sendings.models import ContactList
 from sendings.wizard import selectors
 from sendings.wizard.services import MAX_TEST_ADDRESSES
@@ -28,17 +28,17 @@ class WizardStepForm(forms.Form):
 class SendingDetailsForm(WizardStepForm):
     always_required = ("name",)
 
-    name = forms.CharField(
+    name = SingleLineField(
         label="Name",
         max_length=200,
         help_text="Shown in your sending list; contacts don't see it.",
         error_messages={"required": "Give the sending a name."},
     )
-    subject = forms.CharField(
+    subject = SingleLineField(
         label="Subject", max_length=255, error_messages={"required": "Write a subject."}
     )
-    from_name = forms.CharField(label="Sender name", max_length=100, required=False)
-    from_email = forms.EmailField(
+    from_name = SingleLineField(label="Sender name", max_length=100, required=False)
+    from_email = WireEmailField(
         label="Sender address",
         max_length=254,
         error_messages={
@@ -90,7 +90,7 @@ class SendingTestForm(WizardStepForm):
         bad = []
         for address in addresses:
             try:
-                validate_email(address)
+                wire_email_validate(address)
             except forms.ValidationError:
                 bad.append(address)
         if bad:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 
+from sendings.fields import BoundedDateField, WholeNumberField, whole_number
 from sendings.services import MAX_BATCHES, BatchPlan
 from sendings.wizard.forms import WizardStepForm
 
@@ -17,15 +18,19 @@ SCHEDULE_MODES = [
     ("split", "Send in batches, split evenly"),
 ]
 INTERVAL_UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
-DATE_FIELD = forms.DateField(input_formats=["%Y-%m-%d"])
+DATE_FIELD = BoundedDateField(input_formats=["%Y-%m-%d"])
 TIME_FIELD = forms.TimeField(input_formats=["%H:%M", "%H:%M:%S"])
 MIN_ROWS = 2
 MAX_ROWS = MAX_BATCHES
+# How far ahead a batch may be scheduled: far enough for any campaign, near enough that no
+# date arithmetic overflows.
+MAX_AHEAD = timedelta(days=5 * 366)
+MAX_EVERY = 10_000
 
 
 def date_field(label: str) -> forms.DateField:
-    """A date as the browser's date input sends it (YYYY-MM-DD)."""
-    return forms.DateField(
+    """A date as the browser's date input sends it (YYYY-MM-DD), in a sane window."""
+    return BoundedDateField(
         label=label,
         required=False,
         input_formats=DATE_FIELD.input_formats,
@@ -59,6 +64,12 @@ def local_datetime(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
     return aware
 
 
+def _typed(value: object) -> str:
+    """What was typed in a schedule input, as kept in the draft: at most 20 characters,
+    control characters dropped (a NUL cannot be stored in PostgreSQL's JSON)."""
+    return "".join(char for char in str(value) if char.isprintable()).strip()[:20]
+
+
 def _shown(moment: datetime, zone: zoneinfo.ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%-d %b %Y %H:%M}"
 
@@ -79,11 +90,13 @@ class SendingScheduleForm(WizardStepForm):
     )
     date = date_field("Date")
     time = time_field("Time")
-    split_count = forms.IntegerField(label="Number of batches", required=False, min_value=2)
+    split_count = WholeNumberField(
+        label="Number of batches", required=False, min_value=2, max_value=MAX_BATCHES
+    )
     split_date = date_field("First batch on")
     split_time = time_field("at")
-    split_every = forms.IntegerField(
-        label="One batch every", required=False, min_value=1, max_value=10_000
+    split_every = WholeNumberField(
+        label="One batch every", required=False, min_value=1, max_value=MAX_EVERY
     )
     split_unit = forms.ChoiceField(
         label="Unit", choices=INTERVAL_UNITS, required=False, initial="hours"
@@ -106,8 +119,6 @@ class SendingScheduleForm(WizardStepForm):
         super().__init__(data, **kwargs)
         self.zone, self.now, self.audience = zone, now, audience
         self.undo_seconds, self.max_batches = undo_seconds, MAX_BATCHES
-        self.fields["split_count"].max_value = MAX_BATCHES
-        self.fields["split_count"].widget.attrs["max"] = MAX_BATCHES
         if rows is None:
             rows = self.rows_of(data) if data is not None else []
         self.rows = rows or [{"date": "", "time": "", "count": ""} for _ in range(MIN_ROWS)]
@@ -121,7 +132,7 @@ class SendingScheduleForm(WizardStepForm):
         size = max(len(column) for column in columns)
         return [
             {
-                key: (column[i] if i < len(column) else "").strip()[:20]
+                key: _typed(column[i] if i < len(column) else "")
                 for key, column in zip(("date", "time", "count"), columns, strict=True)
             }
             for i in range(min(size, MAX_ROWS))
@@ -138,7 +149,7 @@ class SendingScheduleForm(WizardStepForm):
     @classmethod
     def draft_of(cls, data) -> dict:
         """What was typed, for Sending.schedule_draft (plain strings, valid or not)."""
-        draft = {name: str(data.get(name, "")).strip()[:20] for name in cls.SCALARS}
+        draft = {name: _typed(data.get(name, "")) for name in cls.SCALARS}
         draft["rows"] = cls.rows_of(data)
         return draft
 
@@ -181,7 +192,16 @@ class SendingScheduleForm(WizardStepForm):
         if moment <= self.now:
             self.add_error(time_name, self._past(moment))
             return None
+        if moment - self.now > MAX_AHEAD:
+            self.add_error(date_name, self._too_far())
+            return None
         return moment
+
+    def _too_far(self) -> str:
+        return (
+            f"That is more than {MAX_AHEAD.days // 366} years ahead; choose a date before "
+            f"{_shown(self.now + MAX_AHEAD, self.zone)}."
+        )
 
     def _past(self, moment: datetime) -> str:
         return (
@@ -223,6 +243,9 @@ class SendingScheduleForm(WizardStepForm):
                     if moment <= self.now:
                         errors.append(self._past(moment))
                         moment = None
+                    elif moment - self.now > MAX_AHEAD:
+                        errors.append(self._too_far())
+                        moment = None
             if moment is not None and previous is not None and moment <= previous:
                 errors.append(
                     f"Batch {number} must go out after batch {number - 1} "
@@ -231,12 +254,10 @@ class SendingScheduleForm(WizardStepForm):
             previous = moment or previous
             if not row["count"]:
                 errors.append("Enter a number of contacts.")
-            elif not row["count"].isdigit():
+            elif (count := whole_number(row["count"], minimum=0)) is None:
                 errors.append("The number of contacts must be a whole number.")
-            else:
-                count = int(row["count"])
-                if count < 1:
-                    errors.append("A batch needs at least 1 contact.")
+            elif count < 1:
+                errors.append("A batch needs at least 1 contact.")
             if not errors:
                 plans.append(BatchPlan(scheduled_at=moment, recipient_count=count))
         if any(self.row_errors):
@@ -254,6 +275,13 @@ class SendingScheduleForm(WizardStepForm):
             )
             return []
         return plans
+
+    def _too_far_split(self, count: int) -> str:
+        return (
+            f"The last of {count} batches would go out more than {MAX_AHEAD.days // 366} years "
+            f"ahead (after {_shown(self.now + MAX_AHEAD, self.zone)}): choose fewer batches or "
+            "a shorter interval."
+        )
 
     def _too_many(self, batches: int) -> str:
         return (
@@ -273,6 +301,10 @@ class SendingScheduleForm(WizardStepForm):
             self.add_error("split_count", self._too_many(count))
             return []
         if start is None or count is None or every is None:
+            return []
+        # Checked before any date arithmetic, which would overflow past year 9999.
+        if timedelta(**{unit: (count - 1) * every}) > self.now + MAX_AHEAD - start:
+            self.add_error("split_every", self._too_far_split(count))
             return []
         moments = []
         for index in range(count):

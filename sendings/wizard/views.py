@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from sendings import selectors
 from sendings.exceptions import DomainError
+from sendings.fields import whole_number
 from sendings.models import Membership, Sending, SendingStatus
 from sendings.pages.shell import list_page_url, render_in_zone, require_marketer, shell_context
 from sendings.tenancy.selectors import membership_get
@@ -42,6 +43,8 @@ from sendings.wizard.schedule import SendingScheduleForm
 from sendings.wizard.selectors import audience_count, draft_audience_count, fixed_audience_count
 
 TEMPLATES = "sendings/wizard/"
+# More ticked lists than any subaccount has are not worth counting.
+MAX_LISTS = 1000
 
 
 @dataclass(frozen=True)
@@ -289,12 +292,12 @@ def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) 
         if form.is_valid():
             addresses = form.cleaned_data["addresses"]
             try:
-                draft_services.sending_send_test(
+                draft_services.sending_test_request(
                     sending=sending, addresses=addresses, actor=request.user
                 )
             except DomainError as error:
                 form.add_error(None, error.message)
-                status = 409
+                status = 429 if error.code == "test_limit" else 409
             else:
                 messages.success(request, "Test sent to " + ", ".join(addresses) + ".")
                 return redirect(TEST.url(sending))
@@ -304,6 +307,12 @@ def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) 
 
 
 # --- Step 5: Contacts ----------------------------------------------------------------------------
+
+
+def _list_ids(data) -> list[int]:
+    """The ticked lists' ids as sent; anything that is not an id is left out."""
+    ids = (whole_number(value) for value in data.getlist("lists")[:MAX_LISTS])
+    return [list_id for list_id in ids if list_id is not None]
 
 
 @draft_step
@@ -324,7 +333,7 @@ def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membersh
         )
         if form.is_valid():
             return _save(request, sending, CONTACTS, fields={}, lists=form.cleaned_data["lists"])
-        chosen = [v for v in request.POST.getlist("lists") if v.isdigit()]
+        chosen = _list_ids(request.POST)
     else:
         chosen = list(sending.lists.filter(subaccount=subaccount).values_list("pk", flat=True))
         form = SendingContactsForm(initial={"lists": chosen}, subaccount=subaccount)
@@ -338,7 +347,7 @@ def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membersh
 def wizard_audience(request: HttpRequest, identifier: str) -> HttpResponse:
     """The recipient count for the ticked lists (htmx, on every change of a checkbox)."""
     sending, membership = _editable(request, identifier)
-    chosen = [v for v in request.GET.getlist("lists") if v.isdigit()]
+    chosen = _list_ids(request.GET)
     audience = audience_count(subaccount_id=membership.subaccount_id, list_ids=chosen)
     context = {"audience": audience, "chosen": len(chosen)}
     template = f"{TEMPLATES}contacts.html#audience"
@@ -365,9 +374,9 @@ def _rows_changed(request: HttpRequest) -> list[dict] | None:
     rows = SendingScheduleForm.rows_of(request.POST)
     if request.POST.get("nav") == "add_batch":
         return [*rows, {"date": "", "time": "", "count": ""}]
-    removed = request.POST.get("remove_batch", "")
-    if removed.isdigit() and 1 <= int(removed) <= len(rows):
-        return rows[: int(removed) - 1] + rows[int(removed) :]
+    removed = whole_number(request.POST.get("remove_batch", ""), maximum=len(rows))
+    if removed is not None:
+        return rows[: removed - 1] + rows[removed:]
     return None
 
 
