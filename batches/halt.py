@@ -14,6 +14,10 @@ The signal is best effort: when Redis is down a stop still commits (announcing i
 warning), and a worker whose subscription broke carries on without it, subscribing again
 every RESUBSCRIBE_SECONDS; meanwhile it learns of a stop from the database at its next
 record, at most DELIVERY_RECORD_SECONDS later.
+
+The keys live in a cache of their own (the `signals` alias): a full page cache evicts old
+keys to make room (the file cache culls at random), and no amount of page traffic may
+evict a stop.
 """
 
 import contextlib
@@ -21,7 +25,7 @@ import logging
 import select
 import time
 
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
@@ -32,6 +36,7 @@ HALT_TTL_SECONDS = 24 * 3600
 # back (or its process dies), delivery resumes by itself.
 PAUSE_SECONDS = 5.0
 CHANNEL = "sendings:batch-halted"
+SIGNALS_CACHE = "signals"
 RESUBSCRIBE_SECONDS = 1.0
 # What a broken subscription raises: Redis errors, and a closed or missing socket in select().
 SIGNAL_ERRORS = (RedisError, OSError, ValueError, TypeError, AttributeError)
@@ -42,8 +47,8 @@ def _key(batch_id: int) -> str:
 
 
 def _redis():
-    """The default cache's Redis client, or None when the cache is not Redis."""
-    backend = caches["default"]
+    """The signals cache's Redis client, or None when that cache is not Redis."""
+    backend = caches[SIGNALS_CACHE]
     if not isinstance(backend, RedisCache):
         return None
     return backend, backend._cache.get_client(write=True)
@@ -58,7 +63,7 @@ def _publish(event: str, batch_id: int) -> None:
 def halt_announce(batch_id: int) -> None:
     """The stop or cancel committed: workers stop before their next message."""
     try:
-        cache.set(_key(batch_id), True, timeout=HALT_TTL_SECONDS)
+        caches[SIGNALS_CACHE].set(_key(batch_id), True, timeout=HALT_TTL_SECONDS)
         _publish("halt", batch_id)
     except SIGNAL_ERRORS as error:
         log.warning("Halt of batch %s not announced (%s): workers read it at their next record",
@@ -82,7 +87,7 @@ def halt_pending(batch_id: int) -> None:
 def halt_announced(batch_id: int) -> bool:
     """Whether a halt was announced; False when that cannot be read (the database tells)."""
     try:
-        return bool(cache.get(_key(batch_id), False))
+        return bool(caches[SIGNALS_CACHE].get(_key(batch_id), False))
     except SIGNAL_ERRORS:
         return False
 

@@ -109,10 +109,11 @@ def eager_tasks():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Stop signals live in the cache; one test's batch ids must not leak into the next."""
-    from django.core.cache import cache
+    """Stop signals live in a cache; one test's batch ids must not leak into the next."""
+    from django.core.cache import caches
 
-    cache.clear()
+    for backend in caches.all():
+        backend.clear()
     yield
 
 

@@ -1,10 +1,14 @@
 """The sending list's rows: rendered by the row partial, kept in the cache by content.
 
 A row's HTML is a pure function of what it shows (the sending's name, status, counts,
-schedule and urgent-cancel ticket), of who looks (can they act) and of the page around it
-(the list URL its forms return to, the time zone). The cache key is a digest of exactly
-those values and of the template file itself, so a cached row can never be stale: when
-anything in it changes, the key changes. Sent and canceled sendings, most of any list, never
+schedule and urgent-cancel ticket), of who looks (can they act) and of the time zone. The
+cache key is a digest of exactly those values and of the template file itself, so a cached
+row can never be stale: when anything in it changes, the key changes.
+
+Nothing of the request is in the key: the list URL the row's forms return to (`next`, with
+the page's search and filters) is put in after the cache, in place of a marker. So a search
+or junk query parameters add no keys, and the cache holds at most a row per sending, role
+and zone. Sent and canceled sendings, most of any list, never
 change again; a page of 50 rows then costs one cache round trip instead of 50 renders (about
 15 ms on this machine).
 """
@@ -19,6 +23,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from redis.exceptions import RedisError
 
@@ -30,6 +35,9 @@ log = logging.getLogger(__name__)
 CACHE_ERRORS = (RedisError, OSError)
 ROW_TEMPLATE = "sendings/sending_list.html#row"
 ROW_TTL_SECONDS = 24 * 3600
+# Stands for the `next` URL in cached rows. No sending field can contain it: forms and
+# PostgreSQL refuse NUL characters.
+NEXT_MARKER = "\x00next-url\x00"
 # A new release with a changed template gets new keys.
 _TEMPLATE_DIGEST = hashlib.blake2b(
     (Path(settings.BASE_DIR) / "templates/sendings/sending_list.html").read_bytes(),
@@ -52,7 +60,6 @@ def _key(sending: Sending, context: dict) -> str:
         getattr(sending, "ticket_received", None),
         getattr(sending, "ticket_note", None),
         context["can_act"],
-        context["next_url"],
         timezone.get_current_timezone_name(),
     )
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
@@ -67,12 +74,15 @@ def rows_render(
     found = _cached(keys)
     rendered = {}
     rows = []
+    next_url = conditional_escape(context["next_url"])
     for sending, key in zip(sendings, keys, strict=True):
         html = found.get(key)
         if html is None:
-            html = render_to_string(ROW_TEMPLATE, {**context, "sending": sending}, request)
+            html = render_to_string(
+                ROW_TEMPLATE, {**context, "sending": sending, "next_url": NEXT_MARKER}, request
+            )
             rendered[key] = html
-        rows.append(mark_safe(html))
+        rows.append(mark_safe(html.replace(NEXT_MARKER, next_url)))
     if rendered:
         _keep(rendered)
     return rows

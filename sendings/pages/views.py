@@ -110,7 +110,8 @@ def sending_list(request: HttpRequest, subaccount_id: int) -> HttpResponse:
         "clear_search_url": base + _query(unpaged, q=""),
         "previous_url": base + _query(params, page=page.number - 1),
         "next_page_url": base + _query(params, page=page.number + 1),
-        "next_url": request.get_full_path(),
+        # Where the rows' forms come back to: this page, rebuilt from the valid parameters.
+        "next_url": base + _query(params),
         "sendings_url": sendings_url(),
     }
     template = LIST_TEMPLATE
