@@ -109,3 +109,18 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise ImproperlyConfigured(f"{name} must start with one of {allowed}; got {url!r}")
     return url
+
+
+def env_header(name: str) -> tuple[str, str] | None:
+    """A request header and the value it must have, written "Header-Name: value", as
+    Django's SECURE_PROXY_SSL_HEADER wants it: ("HTTP_HEADER_NAME", "value")."""
+    value = _raw(name)
+    if value is None:
+        return None
+    header, colon, expected = value.partition(":")
+    header, expected = header.strip(), expected.strip()
+    if not colon or not header or not expected or not all(c.isalnum() or c == "-" for c in header):
+        raise ImproperlyConfigured(
+            f"{name} must look like 'X-Forwarded-Proto: https'; got {value!r}"
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), expected

@@ -1,5 +1,6 @@
 """Settings, read from the environment. See README.md for the table of variables."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -10,6 +11,7 @@ from config.env import (
     env_database,
     env_email,
     env_float,
+    env_header,
     env_int,
     env_list,
     env_str,
@@ -25,6 +27,15 @@ if SECRET_KEY is None:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+elif not DEBUG and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("replace-me")
+):
+    # What Django's deploy check asks: a short key can be guessed, and signs sessions.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters (5 or more different ones, not the README's "
+        "placeholder) when DEBUG is off; make one with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -37,6 +48,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "sendings",
     "batches",
     "support",
@@ -53,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -83,6 +97,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes, attempts kept in the database: no Redis needed to log in).
+# After LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
+# locked out for LOGIN_LOCKOUT_MINUTES; it ends by itself, and a success resets the count.
+# Both the site's login and the admin's go through the backend below.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
+AXES_USERNAME_CALLABLE = "config.login.attempted_username"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -122,6 +151,16 @@ SECURE_CSP = {
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS. Without DEBUG every plain-HTTP request is redirected to HTTPS; behind a proxy that
+# terminates TLS, SECURE_PROXY_SSL_HEADER ("X-Forwarded-Proto: https") says which requests
+# came in over HTTPS. HSTS is opt-in (SECURE_HSTS_SECONDS): once sent, browsers refuse plain
+# HTTP to this host for that long. The health check answers over plain HTTP (probes).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # Email (Django 6.1 MAILERS): SMTP when EMAIL_HOST is set, otherwise one file per
 # connection under var/mail, so `make run` needs no mail server.
@@ -167,7 +206,19 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
         }
-    )
+    ),
+    # The workers' stop signals (batches.halt), apart from the pages' cache so that page
+    # traffic can never evict them: the same Redis (whose default policy evicts nothing), or
+    # a directory of their own that is never culled in practice (one key per stopped batch).
+    "signals": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        if _redis_url
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "signals"),
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        }
+    ),
 }
 
 # Product rules.
@@ -178,6 +229,8 @@ CLAIM_TIMEOUT_SECONDS = env_int("CLAIM_TIMEOUT_SECONDS", 300, minimum=1)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 1.0, minimum=0.1)
 # Largest contacts CSV a marketer may upload (the file is kept in the database until imported).
 CONTACT_IMPORT_MAX_MB = env_int("CONTACT_IMPORT_MAX_MB", 20, minimum=1)
+# Test sends (the wizard's step 4) a user may ask for in an hour.
+TEST_SENDS_PER_HOUR = env_int("TEST_SENDS_PER_HOUR", 20, minimum=1)
 
 # Delivery (batches.delivery). A worker claims DELIVERY_CHUNK_SIZE recipients at a time and
 # records results every DELIVERY_RECORD_EVERY messages (or RECORD_SECONDS), which bounds what a
@@ -249,6 +302,8 @@ LOGGING = {
             "celery.app.trace",
             "celery.worker.strategy",
             "celery.worker.request",
+            # django-axes logs every login attempt's housekeeping at INFO; lock-outs are WARNING.
+            "axes",
         )
     },
 }

@@ -122,7 +122,7 @@ class WorkerPool:
         env.update(
             DATABASE_URL=self.database,
             DEBUG="false",
-            SECRET_KEY=env.get("SECRET_KEY", "test-workers-secret"),
+            SECRET_KEY=env.get("SECRET_KEY", "test-workers-secret-" + "x" * 50),
             LOG_LEVEL="INFO",
             DISPATCH_TICK_SECONDS="0.5",
         )

@@ -1,6 +1,7 @@
 import time
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from sendings import demo
 
@@ -15,7 +16,21 @@ class Command(BaseCommand):
         "Volume data for benchmarks is written by tests/bench/load.py."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DEBUG off. The demo users have published passwords "
+            "(admin/admin-demo is a superuser): never on a site others can reach.",
+        )
+
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError(
+                "DEBUG is off: this looks like production, and the demo data includes a "
+                "superuser whose password is published (admin/admin-demo). Refusing to seed; "
+                "pass --allow-production if this really is a throwaway demo site."
+            )
         started = time.monotonic()
         result = demo.demo_seed()
         elapsed = time.monotonic() - started
