@@ -9,7 +9,7 @@ app = Celery("sendings_dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Sub-packages of an app are not found by the default discovery.
-app.autodiscover_tasks(["sendings.contacts", "sendings.outbox"])
+app.autodiscover_tasks(["sendings.contacts", "sendings.outbox", "sendings.wizard"])
 
 
 @app.on_after_configure.connect

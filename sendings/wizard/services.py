@@ -4,11 +4,17 @@ A draft's content changes only while it is a Draft, under its row lock; confirmi
 through the lifecycle's `sending_confirm`.
 """
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from celery import signature
+from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import mailers
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from batches.rendering import Content, message_build
 from sendings.exceptions import DomainError
@@ -23,6 +29,10 @@ DRAFT_FIELDS = frozenset(
 )
 MAX_TEST_ADDRESSES = 5
 TEST_SUBJECT_PREFIX = "[Test] "
+TEST_SEND_TASK = "sendings.tasks.sending_send_test_task"
+TEST_SEND_WINDOW_SECONDS = 3600
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,14 +145,7 @@ def sending_duplicate(*, sending: Sending, actor) -> Sending:
     )
 
 
-def sending_send_test(*, sending: Sending, addresses: Sequence[str], actor) -> int:
-    """Email the sending as it stands to up to MAX_TEST_ADDRESSES addresses; returns how many.
-
-    Built by the delivery's own `message_build`, so personalization and headers are those of
-    real delivery; the subject starts with "[Test] ". The name put in `{{ name }}` is the
-    contact's when the address is a contact of the subaccount, else the address's local part.
-    Changes nothing in the database (no status, no counters) and sends outside any transaction.
-    """
+def _test_addresses(addresses: Sequence[str]) -> list[str]:
     addresses = list(dict.fromkeys(a.strip().lower() for a in addresses if a.strip()))
     if not addresses:
         raise DomainError("Give at least one address to send the test to.", code="no_addresses")
@@ -150,6 +153,56 @@ def sending_send_test(*, sending: Sending, addresses: Sequence[str], actor) -> i
         raise DomainError(
             f"A test goes to at most {MAX_TEST_ADDRESSES} addresses.", code="too_many_addresses"
         )
+    return addresses
+
+
+def _test_send_counted(actor) -> int:
+    """How many test sends `actor` asked for in this window, this one included; 0 when the
+    cache cannot tell (a cache outage must not stop the wizard)."""
+    window = int(time.time() // TEST_SEND_WINDOW_SECONDS)
+    key = f"test-sends:{actor.pk}:{window}"
+    try:
+        cache.add(key, 0, timeout=TEST_SEND_WINDOW_SECONDS + 60)
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window
+        return 1
+    except (RedisError, OSError) as error:
+        log.warning("Test sends not counted (%s)", error)
+        return 0
+
+
+def sending_test_request(*, sending: Sending, addresses: Sequence[str], actor) -> list[str]:
+    """Queue a test of the sending to up to MAX_TEST_ADDRESSES addresses; returns them.
+
+    The email goes out from a task after commit (`sending_send_test`), never inside the
+    request. Each user may ask for TEST_SENDS_PER_HOUR tests an hour (code `test_limit`
+    past that): a test send is an open relay to any five addresses otherwise.
+    """
+    addresses = _test_addresses(addresses)
+    if not (sending.html_body.strip() or sending.text_body.strip()):
+        raise DomainError("There is no message to test yet: write it first.", code="no_body")
+    limit = settings.TEST_SENDS_PER_HOUR
+    if _test_send_counted(actor) > limit:
+        raise DomainError(
+            f"You have sent {limit} tests in the last hour, the most allowed; try again later.",
+            code="test_limit",
+        )
+    transaction.on_commit(
+        lambda: signature(TEST_SEND_TASK, args=(sending.pk, addresses)).delay(), robust=True
+    )
+    return addresses
+
+
+def sending_send_test(*, sending: Sending, addresses: Sequence[str]) -> int:
+    """Email the sending as it stands to up to MAX_TEST_ADDRESSES addresses; returns how many.
+
+    Built by the delivery's own `message_build`, so personalization and headers are those of
+    real delivery; the subject starts with "[Test] ". The name put in `{{ name }}` is the
+    contact's when the address is a contact of the subaccount, else the address's local part.
+    Changes nothing in the database (no status, no counters) and sends outside any transaction.
+    Called by the test-send task (`sending_test_request` queues it).
+    """
+    addresses = _test_addresses(addresses)
     if not (sending.html_body.strip() or sending.text_body.strip()):
         raise DomainError("There is no message to test yet: write it first.", code="no_body")
     names = dict(

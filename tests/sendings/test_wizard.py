@@ -247,12 +247,19 @@ def test_text_version_is_generated_on_first_visit_and_can_be_regenerated(as_mark
 # --- Step 4: Test --------------------------------------------------------------------------------
 
 
-def test_test_send_is_personalized_marked_and_changes_nothing(as_marketer, draft, subaccount):
+def test_test_send_is_personalized_marked_and_changes_nothing(
+    as_marketer, draft, subaccount, eager_tasks, django_capture_on_commit_callbacks
+):
     ContactFactory(subaccount=subaccount, email="ana@example.org", name="Ana")
 
-    response = as_marketer.post(
-        url(draft, "test"), {"addresses": "ana@example.org, Bob@Example.org", "nav": "send_test"}
-    )
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = as_marketer.post(
+            url(draft, "test"),
+            {"addresses": "ana@example.org, Bob@Example.org", "nav": "send_test"},
+        )
+        assert mail.outbox == [], "the request sent it itself: it must be left to a task"
+
+    assert len(queued) == 1
 
     assert response.status_code == 302
     assert "Test sent to ana@example.org, bob@example.org." in flash(response)
@@ -274,6 +281,20 @@ def test_test_send_is_checked(as_marketer, draft):
     assert "A test goes to at most 5 addresses; you gave 6." in html(too_many)
     assert "Not valid email addresses: “x@”." in html(invalid)
     assert mail.outbox == []
+
+
+def test_test_sends_are_limited_per_user(
+    as_marketer, draft, settings, eager_tasks, django_capture_on_commit_callbacks
+):
+    settings.TEST_SENDS_PER_HOUR = 2
+    data = {"addresses": "ana@example.org", "nav": "send_test"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = [as_marketer.post(url(draft, "test"), data) for _ in range(3)]
+
+    assert [response.status_code for response in sent] == [302, 302, 429]
+    assert "You have sent 2 tests in the last hour" in html(sent[2])
+    assert len(mail.outbox) == 2
 
 
 # --- Step 5: Contacts ----------------------------------------------------------------------------
