@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +21,7 @@ from sendings.pages.shell import (
     list_page_url,
     outcome_redirect,
     render_in_zone,
+    render_page,
     require_marketer,
     row_outcome_response,
     safe_next,
@@ -123,7 +123,7 @@ def ticket_queue(request: HttpRequest) -> HttpResponse:
         "recent": selectors.tickets_recent(),
     }
     template = QUEUE_TEMPLATE + "#queue" if request.htmx else QUEUE_TEMPLATE
-    return render(request, template, context)
+    return render_page(request, template, context)
 
 
 def _ticket_context(request: HttpRequest, ticket: Ticket, **extra) -> dict:
@@ -142,7 +142,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **extra) -> dict:
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = selectors.ticket_get(ticket_id=ticket_id)
     template = TICKET_TEMPLATE + "#progress" if request.htmx else TICKET_TEMPLATE
-    return render(request, template, _ticket_context(request, ticket))
+    return render_page(request, template, _ticket_context(request, ticket))
 
 
 @support_required
@@ -168,7 +168,7 @@ def ticket_decline(request: HttpRequest, ticket_id: int) -> HttpResponse:
     form = DeclineForm(request.POST)
     if not form.is_valid():
         context = _ticket_context(request, ticket, decline_form=form)
-        return render(request, TICKET_TEMPLATE, context, status=400)
+        return render_page(request, TICKET_TEMPLATE, context, status=400)
     try:
         declined = services.ticket_decline(
             ticket=ticket, actor=request.user, reason=form.cleaned_data["reason"]
