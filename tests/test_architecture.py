@@ -52,6 +52,9 @@ LAYERS: list[tuple[str, int]] = [
     ("support.forms", 4),
     ("support.templatetags*", 4),
     ("support*", 3),
+    ("sendings.converters", 4),
+    ("sendings.fields", 4),
+    ("sendings.wizard.tasks", 4),
     ("sendings*", 4),
     ("config*", 5),
 ]
