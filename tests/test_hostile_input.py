@@ -157,7 +157,8 @@ def world(django_db_setup, django_db_blocker):
         support_user.groups.add(Group.objects.get_or_create(name="support")[0])
 
         big_list = contact_list_with(spain, 1000, name="Everyone")
-        draft = SendingFactory(subaccount=spain, name="Draft")
+        # An IDN sender: the test send must put it on the wire IDNA-encoded.
+        draft = SendingFactory(subaccount=spain, name="Draft", from_email="news@exämple.com")
         draft.lists.add(big_list)
         sendings = {
             "draft": draft,
