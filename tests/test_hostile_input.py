@@ -8,10 +8,11 @@ overflow the calendar, a valid test send). Each request runs in a savepoint that
 back, so every request sees the same data; one database setup serves the whole module.
 
 Sampling, to stay fast on two cores: where a persona gets through (its plain request is not
-refused), every hostile value goes into every field, one field at a time; where a persona is
-refused (login, 403, 404), a few requests carry hostile values in every field at once, and
-the values rotate over the URLs so that each one is tried everywhere. The admin's patterns,
-which share one code base per model, are sampled the same way.
+refused), every hostile value goes into every path id and every POST field, one field at a
+time, and into all of a GET's query parameters at once (each is read on its own, falling
+back to its default); where a persona is refused (login, 403, 404), a few requests carry
+hostile values in every slot at once, the values rotating over the URLs so that each one is
+tried everywhere. The admin's patterns, one code base for every model, are sampled that way.
 """
 
 import logging
@@ -66,7 +67,6 @@ FIELD_HOSTILE = [value for value in HOSTILE if value not in NEXT_HOSTILE]
 QUERY_PARAMETERS = ["next", "q", "page", "status", "sort", "lists"]
 REFUSED_SAMPLES = 3  # hostile requests per refused (persona, URL, method)
 SERVER_ERROR = 500
-SLOW_LOG = False
 
 # Valid submissions that reach deep: the hostile value replaces one field at a time.
 _tomorrow = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d")
@@ -109,12 +109,12 @@ BASES = {
     "login": [{"username": "marketer", "password": "wrong"}],
     "admin:login": [{"username": "marketer", "password": "wrong"}],
 }
-# Which of the personas' sendings each identifier URL is tried on (others: the one in progress).
+# Which of the personas' sendings each identifier URL is tried on: the wizard's the draft,
+# these as below, the others the one in progress.
 IDENTIFIER_OF = {
     "sending_cancel": "scheduled",
     "sending_batches": "scheduled",
     "batch_cancel": "scheduled",
-    "sending_edit": "draft",
 }
 
 
@@ -215,7 +215,10 @@ def _routes(world) -> list[Route]:
 
 def _real_value(world, name: str, kwarg: str):
     if kwarg == "identifier":
-        return world["sendings"][IDENTIFIER_OF.get(name, "sending")].identifier
+        editing = name.startswith("wizard_") or name in ("sending_edit", "sending_duplicate")
+        return world["sendings"][
+            "draft" if editing else IDENTIFIER_OF.get(name, "sending")
+        ].identifier
     if name.startswith("admin:"):
         if kwarg == "app_label":
             return "sendings"
@@ -224,8 +227,6 @@ def _real_value(world, name: str, kwarg: str):
 
             return ContentType.objects.get_for_model(world["sendings"]["draft"]).pk
         return world["sendings"]["draft"].pk  # object_id, id: some real row
-    if name.startswith("wizard_") and kwarg == "identifier":
-        return world["sendings"]["draft"].identifier
     assert kwarg in world["values"], f"{name}: give the hostile-input test a value for {kwarg}"
     return world["values"][kwarg]
 
@@ -240,16 +241,8 @@ def _sentinel(converter, number: int) -> str:
     return f"hostile-sentinel-{number}"
 
 
-def _identifier_of(route: Route, world) -> str:
-    if route.name.startswith("wizard_") or route.name == "sending_duplicate":
-        return world["sendings"]["draft"].identifier
-    return route.kwargs.get("identifier", "")
-
-
-def _url(route: Route, world, hostile: dict | None = None) -> str:
-    kwargs = dict(route.kwargs)
-    if "identifier" in kwargs:
-        kwargs["identifier"] = _identifier_of(route, world)
+def _url(route: Route, hostile: dict | None = None) -> str:
+    kwargs = route.kwargs
     if not hostile:
         return reverse(route.name, kwargs=kwargs)
     url = reverse(route.name, kwargs={**kwargs, **{k: route.sentinels[k] for k in hostile}})
@@ -280,7 +273,6 @@ class Probe:
         headers = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"} if htmx else {}
         self.count += 1
         session = client.cookies.get(settings.SESSION_COOKIE_NAME)
-        began = time.monotonic()
         try:
             with transaction.atomic():
                 if method == "GET":
@@ -299,13 +291,8 @@ class Probe:
             # a login as someone else), and the next request is the persona's again.
             if session is not None:
                 client.cookies[settings.SESSION_COOKIE_NAME] = session.value
-            messages_cookie = client.cookies.pop("messages", None)
-            del messages_cookie
+            client.cookies.pop("messages", None)
         self.statuses[response.status_code] += 1
-        if SLOW_LOG:
-            took = time.monotonic() - began
-            if took > 0.2:
-                print(f"SLOW {took:.2f}s {persona} {method} {url[:80]} {what}")
         if response.status_code >= SERVER_ERROR:
             self.failures.append(
                 f"{persona} {method} {url[:120]} {what}: HTTP {response.status_code}"
@@ -316,7 +303,7 @@ class Probe:
         """The fields of the page's forms (read from what the best-placed persona sees)."""
         names = {name for base in bases for name in base}
         for persona in ("marketer", "support"):
-            response = self.send(persona, "GET", _url(route, self.world), what="(fields)")
+            response = self.send(persona, "GET", _url(route), what="(fields)")
             if response is not None and response.status_code == 200:
                 names |= set(_FIELD_NAMES.findall(response.content.decode(errors="replace")))
         names.discard("csrfmiddlewaretoken")
@@ -382,15 +369,15 @@ def test_no_hostile_request_gets_a_server_error(world, persona, settings, quiet_
             # method, every slot hostile, the value rotating over the patterns.
             for method in ("GET", "POST"):
                 value = rotating()
-                url = _url(route, world, dict.fromkeys(route.sentinels, value) if value else {})
+                url = _url(route, dict.fromkeys(route.sentinels, value) if value else {})
                 data = dict.fromkeys(["q", "o", "p", "next", "_changelist_filters"], value)
                 probe.send(persona, method, url, data, what=f"all={value[:20]!r}")
             continue
         fields = probe.fields_of(route, bases)
         for method in ("GET", "POST"):
-            plain = [probe.send(persona, method, _url(route, world), b, what="base") for b in bases]
+            plain = [probe.send(persona, method, _url(route), b, what="base") for b in bases]
             for base in bases:
-                probe.send(persona, method, _url(route, world), base, htmx=True, what="htmx base")
+                probe.send(persona, method, _url(route), base, htmx=True, what="htmx base")
             # A GET reads its query parameters; a POST its form's fields and `next`.
             slots = QUERY_PARAMETERS if method == "GET" else [*fields, "next"]
             if all(_refused(response) for response in plain):
@@ -398,7 +385,7 @@ def test_no_hostile_request_gets_a_server_error(world, persona, settings, quiet_
                 for _ in range(REFUSED_SAMPLES):
                     value = rotating()
                     hostile_path = dict.fromkeys(route.sentinels, value) if value else {}
-                    url = _url(route, world, hostile_path)
+                    url = _url(route, hostile_path)
                     data = {**bases[0], **dict.fromkeys(slots, value)}
                     probe.send(persona, method, url, data, what=f"all={value[:20]!r}")
                 continue
@@ -406,14 +393,12 @@ def test_no_hostile_request_gets_a_server_error(world, persona, settings, quiet_
                 # The resolver refuses a bad path id whatever the method: GET tries them all.
                 for kwarg in route.sentinels:
                     for value in filter(None, HOSTILE):
-                        url = _url(route, world, {kwarg: value})
+                        url = _url(route, {kwarg: value})
                         probe.send(persona, method, url, what=f"{kwarg}={value[:20]!r}")
                 # Query parameters are read each on its own, falling back to its default.
                 for value in HOSTILE:
                     data = {**bases[0], **dict.fromkeys(slots, value)}
-                    probe.send(
-                        persona, method, _url(route, world), data, what=f"all={value[:20]!r}"
-                    )
+                    probe.send(persona, method, _url(route), data, what=f"all={value[:20]!r}")
                 continue
             # Form fields, one at a time (an error in one must not hide another's path); the
             # other bases only vary the fields they set.
@@ -424,7 +409,7 @@ def test_no_hostile_request_gets_a_server_error(world, persona, settings, quiet_
                         data, what = {**base, slot: value}, f"{slot}={value[:20]!r}"
                         # `next` is read by htmx and plain POSTs alike: both are tried.
                         htmx = slot == "next" and index % 2 == 1
-                        url = _url(route, world)
+                        url = _url(route)
                         probe.send(persona, method, url, data, htmx=htmx, what=what)
         timings.append((time.monotonic() - route_started, probe.count - route_count, route.name))
     elapsed = time.monotonic() - started
