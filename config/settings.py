@@ -211,7 +211,11 @@ CACHES = {
     # traffic can never evict them: the same Redis (whose default policy evicts nothing), or
     # a directory of their own that is never culled in practice (one key per stopped batch).
     "signals": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
         if _redis_url
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
