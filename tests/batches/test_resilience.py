@@ -17,11 +17,12 @@ from tests.batches.backends import DownForAWhileBackend, StoppingBackend
 from tests.factories import scheduled_sending
 
 UNREACHABLE_REDIS = {
-    "default": {
+    alias: {  # the pages' cache and the stop signals' alike
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing listens there
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
+    for alias in ("default", "signals")
 }
 
 
