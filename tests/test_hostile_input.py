@@ -254,6 +254,7 @@ def _url(route: Route, hostile: dict | None = None) -> str:
     return url
 
 
+_FIELDS_SEEN: dict[str, list[str]] = {}
 _FIELD_NAMES = re.compile(r'<(?:input|select|textarea|button)\b[^>]*\bname="([^"]+)"')
 
 
@@ -304,7 +305,13 @@ class Probe:
         return response
 
     def fields_of(self, route: Route, bases: list[dict]) -> list[str]:
-        """The fields of the page's forms (read from what the best-placed persona sees)."""
+        """The fields of the page's forms (read from what the best-placed persona sees, once
+        for every persona's test)."""
+        if route.name not in _FIELDS_SEEN:
+            _FIELDS_SEEN[route.name] = self._fields_read(route, bases)
+        return _FIELDS_SEEN[route.name]
+
+    def _fields_read(self, route: Route, bases: list[dict]) -> list[str]:
         names = {name for base in bases for name in base}
         for persona in ("marketer", "support"):
             response = self.send(persona, "GET", _url(route), what="(fields)")
