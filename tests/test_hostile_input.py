@@ -255,6 +255,8 @@ def _url(route: Route, hostile: dict | None = None) -> str:
 
 
 _FIELDS_SEEN: dict[str, list[str]] = {}
+# The query parameters of the page's own links (filters, pagers, cursors).
+_LINK_PARAMETERS = re.compile(r"[?&](?:amp;)?([A-Za-z_][A-Za-z0-9_-]*)=")
 _FIELD_NAMES = re.compile(r'<(?:input|select|textarea|button)\b[^>]*\bname="([^"]+)"')
 
 
@@ -316,7 +318,8 @@ class Probe:
         for persona in ("marketer", "support"):
             response = self.send(persona, "GET", _url(route), what="(fields)")
             if response is not None and response.status_code == 200:
-                names |= set(_FIELD_NAMES.findall(response.content.decode(errors="replace")))
+                html = response.content.decode(errors="replace")
+                names |= set(_FIELD_NAMES.findall(html)) | set(_LINK_PARAMETERS.findall(html))
         names.discard("csrfmiddlewaretoken")
         return sorted(names)
 
@@ -389,8 +392,10 @@ def test_no_hostile_request_gets_a_server_error(world, persona, settings, quiet_
             plain = [probe.send(persona, method, _url(route), b, what="base") for b in bases]
             for base in bases:
                 probe.send(persona, method, _url(route), base, htmx=True, what="htmx base")
-            # A GET reads its query parameters; a POST its form's fields and `next`.
-            slots = QUERY_PARAMETERS if method == "GET" else [*fields, "next"]
+            # A GET reads its query parameters (its links' and forms'); a POST its form's
+            # fields and `next`.
+            query = sorted({*QUERY_PARAMETERS, *fields})
+            slots = query if method == "GET" else [*fields, "next"]
             if all(_refused(response) for response in plain):
                 # Refused before any input is read: a few requests, every slot hostile.
                 for _ in range(REFUSED_SAMPLES):

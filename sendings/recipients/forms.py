@@ -2,6 +2,7 @@
 
 from django import forms
 
+from sendings.fields import WholeNumberField
 from sendings.recipients.selectors import FILTERS
 
 MAX_EMAIL = 254
@@ -15,7 +16,7 @@ class RecipientQueryForm(forms.Form):
     q = forms.CharField(max_length=MAX_EMAIL, required=False, strip=True)
     after = forms.CharField(max_length=MAX_EMAIL, required=False, strip=False)
     before = forms.CharField(max_length=MAX_EMAIL, required=False, strip=False)
-    batch = forms.IntegerField(min_value=1, max_value=1_000, required=False)
+    batch = WholeNumberField(min_value=1, max_value=1_000, required=False)
 
     DEFAULTS = {"status": "", "q": "", "after": "", "before": "", "batch": None}
 
