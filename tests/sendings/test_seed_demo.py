@@ -239,7 +239,6 @@ def test_seeding_says_how_to_see_the_sending_in_progress_again_once_it_finished(
     large = demo_sending(5)
     sending_cancel(sending=large, actor=None)
 
-    output = StringIO()
-    call_command("seed_demo", stdout=output)
+    output = seed()
 
-    assert "make reset-demo" in output.getvalue()
+    assert "make reset-demo" in output
