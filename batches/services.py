@@ -379,6 +379,7 @@ class Claim:
     id: int
     email: str
     name: str
+    contact_id: int | None = None
 
 
 def recipients_claim(
@@ -417,7 +418,7 @@ def recipients_claim(
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "email", "name")[:limit]
+            .values_list("id", "email", "name", "contact_id")[:limit]
         )
         if rows:
             Recipient.objects.filter(pk__in=[row[0] for row in rows]).update(

@@ -4,10 +4,13 @@ from sendings.contacts import views as contacts_views
 from sendings.pages import followups as followup_views
 from sendings.pages import views
 from sendings.recipients import views as recipient_views
+from sendings.unsubscribe import views as unsubscribe_views
 from sendings.wizard import views as wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # One-click unsubscribe (public: the signed token is the credential)
+    path("u/<str:token>/", unsubscribe_views.unsubscribe, name="unsubscribe"),
     path("subaccounts/<int:subaccount_id>/sendings/", views.sending_list, name="sending_list"),
     path("sendings/<str:identifier>/", views.sending_detail, name="sending_detail"),
     path("sendings/<str:identifier>/row/", views.sending_row, name="sending_row"),

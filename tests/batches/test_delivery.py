@@ -73,8 +73,11 @@ def test_each_recipient_gets_one_personalized_message(subaccount):
     ana = next(m for m in mail.outbox if "Ana" in m.to[0])
     assert ana.body == "Hello Ana <Admin>"
     assert ana.alternatives[0].content == "<p>Hello Ana &lt;Admin&gt;</p>"
-    assert ana.extra_headers["List-Unsubscribe"].startswith("<mailto:news@acme.example?subject=")
-    assert sending.identifier in ana.extra_headers["List-Unsubscribe"]
+    one_click, mailto = ana.extra_headers["List-Unsubscribe"].split(", ")
+    assert one_click.startswith("<http") and "/u/" in one_click and one_click.endswith("/>")
+    assert mailto.startswith("<mailto:news@acme.example?subject=")
+    assert sending.identifier in mailto
+    assert ana.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert ana.from_email == "Acme <news@acme.example>"
     batch.refresh_from_db()
     sending.refresh_from_db()
