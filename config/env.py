@@ -5,6 +5,7 @@ a typo in production must never fall back silently to a development default.
 """
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -109,3 +110,32 @@ def env_url(name: str, default: str, *, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(f"{s}://" for s in schemes))
         raise ImproperlyConfigured(f"{name} must start with one of {allowed}; got {url!r}")
     return url
+
+
+def env_dkim_key(name: str) -> str | None:
+    """A DKIM private key, given as PEM text or as the path of a PEM file; checked now.
+
+    Literal newlines are hard to put in some environments, so "\\n" in PEM text counts as one.
+    """
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    value = _raw(name)
+    if value is None:
+        return None
+    if "-----BEGIN" in value:
+        pem = value.replace("\\n", "\n")
+    else:
+        try:
+            pem = Path(value).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ImproperlyConfigured(
+                f"{name} must be a PEM private key or the path of one; cannot read {value!r}: "
+                f"{error}"
+            ) from None
+    try:
+        parse_pem_private_key(pem.encode("ascii"))
+    except (UnparsableKeyError, UnicodeEncodeError, ValueError, IndexError) as error:
+        raise ImproperlyConfigured(
+            f"{name} is not a valid RSA private key (PEM): {error}"
+        ) from None
+    return pem

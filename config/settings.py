@@ -8,6 +8,7 @@ from django.utils.csp import CSP
 from config.env import (
     env_bool,
     env_database,
+    env_dkim_key,
     env_email,
     env_float,
     env_int,
@@ -199,6 +200,19 @@ DELIVERY_LEASE_SECONDS = env_float("DELIVERY_LEASE_SECONDS", 20.0, minimum=1.0)
 UNSUBSCRIBE_MAILTO = (
     env_email("UNSUBSCRIBE_MAILTO", "") if env_str("UNSUBSCRIBE_MAILTO", "") else ""
 )
+
+# DKIM: every message is signed when all three are set (the DNS record: README, Deliverability).
+DKIM_DOMAIN = env_str("DKIM_DOMAIN", "")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR", "")
+DKIM_PRIVATE_KEY = env_dkim_key("DKIM_PRIVATE_KEY") or ""
+if (DKIM_DOMAIN or DKIM_SELECTOR or DKIM_PRIVATE_KEY) and not (
+    DKIM_DOMAIN and DKIM_SELECTOR and DKIM_PRIVATE_KEY
+):
+    raise ImproperlyConfigured(
+        "DKIM needs DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY together (or none of them)"
+    )
+if DKIM_DOMAIN and not (DKIM_DOMAIN.isascii() and DKIM_SELECTOR.isascii()):
+    raise ImproperlyConfigured("DKIM_DOMAIN and DKIM_SELECTOR must be ASCII (IDNA for a domain)")
 
 # Celery: the embedded default needs no server (filesystem broker under var/broker).
 CELERY_BROKER_URL = env_url(

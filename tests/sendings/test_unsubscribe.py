@@ -38,7 +38,7 @@ def link_path(message) -> str:
 
 def test_one_click_from_the_delivered_message_unsubscribes_without_a_session(subaccount, settings):
     with SmtpSink() as sink:
-        sending, received = delivered_sending(subaccount, settings, sink)
+        _sending, received = delivered_sending(subaccount, settings, sink)
     message = received[0].parsed()
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "<mailto:news@acme.example?subject=" in message["List-Unsubscribe"]
