@@ -123,6 +123,7 @@ class RateLimiter:
 class Outcome(enum.Enum):
     SENT = "sent"
     REJECTED = "rejected"  # the server refused it: retried after a backoff
+    BOUNCED = "bounced"  # the server refused the address for good (5xx): never retried
     FAILED = "failed"  # it can never go out (an address the server cannot even be given)
 
 
@@ -156,8 +157,16 @@ class Mailer:
                 return Outcome.SENT, ""
             except smtplib.SMTPServerDisconnected as error:
                 lost = error
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-                if getattr(error, "smtp_code", 500) in (421,):  # service closing the channel
+            except smtplib.SMTPRecipientsRefused as error:
+                code, _ = next(iter(error.recipients.values()))
+                if code == 421:  # service closing the channel
+                    lost = error
+                elif 500 <= code < 600:  # "550 5.1.1 No such user": the address bounced
+                    return Outcome.BOUNCED, _smtp_error(error)
+                else:
+                    return Outcome.REJECTED, _smtp_error(error)
+            except smtplib.SMTPResponseException as error:
+                if error.smtp_code == 421:
                     lost = error
                 else:
                     return Outcome.REJECTED, _smtp_error(error)
@@ -191,15 +200,18 @@ class Results:
     sent: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     rejected: dict[int, str] = field(default_factory=dict)
+    bounced: dict[int, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.failed) + len(self.rejected)
+        return len(self.sent) + len(self.failed) + len(self.rejected) + len(self.bounced)
 
     def add(self, claim: Claim, outcome: Outcome, error: str) -> None:
         if outcome is Outcome.SENT:
             self.sent.append(claim.id)
         elif outcome is Outcome.FAILED:
             self.failed[claim.id] = error
+        elif outcome is Outcome.BOUNCED:
+            self.bounced[claim.id] = error
         else:
             self.rejected[claim.id] = error
 
@@ -359,6 +371,7 @@ class BatchDelivery:
                 sent=results.sent,
                 failed=results.failed,
                 rejected=results.rejected,
+                bounced=results.bounced,
                 lease_id=self.lease_id,
             ),
             what="recording results",

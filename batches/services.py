@@ -272,6 +272,7 @@ def recipients_record_results(
     sent: Collection[int],
     failed: Mapping[int, str] | None = None,
     rejected: Mapping[int, str] | None = None,
+    bounced: Mapping[int, str] | None = None,
     lease_id: int | None = None,
     now: datetime | None = None,
 ) -> DeliveryRecord:
@@ -279,14 +280,17 @@ def recipients_record_results(
 
     `sent` are recipient ids the server accepted; `failed` maps ids to a final error;
     `rejected` maps ids to an error worth retrying: the recipient is released for another
-    attempt after a backoff, or fails for good at its EMAIL_MAX_ATTEMPTS-th attempt.
+    attempt after a backoff, or fails for good at its EMAIL_MAX_ATTEMPTS-th attempt;
+    `bounced` maps ids to a permanent rejection of the address: the recipient fails and its
+    contact is marked bounced, so later sendings leave it out.
     A recipient canceled by a stop while its message was already in flight is recorded as
     sent after all: the Sent column counts what the server accepted. Recording a recipient
     twice changes nothing. Locks the sending, then the batch, like every other service.
     With `lease_id` the worker's lease is renewed in the same transaction; the record says
     whether it still held it.
     """
-    failed = dict(failed or {})
+    bounced = dict(bounced or {})
+    failed = {**(failed or {}), **bounced}
     rejected = rejected or {}
     now = now or timezone.now()
     open_statuses = [RecipientStatus.PENDING, RecipientStatus.CANCELED]
@@ -363,6 +367,8 @@ def recipients_record_results(
         if sent_total or failed_total:
             Sending.objects.filter(pk=sending.pk).update(**counters)
             Batch.objects.filter(pk=batch.pk).update(**counters)
+        if bounced:
+            _contacts_bounce(bounced, now=now)
     return DeliveryRecord(
         sent=sent_total,
         failed=failed_total,
@@ -370,6 +376,23 @@ def recipients_record_results(
         batch_status=batch.status,
         lease_held=lease_held,
     )
+
+
+def _contacts_bounce(bounced: Mapping[int, str], *, now: datetime) -> None:
+    """Mark the contacts of these recipients bounced, with the server's answer.
+
+    Runs last in the record's transaction (after the sending and batch locks); a contact
+    bounced before keeps its first answer and time.
+    """
+    contacts = dict(
+        Recipient.objects.filter(pk__in=list(bounced), contact_id__isnull=False).values_list(
+            "contact_id", "pk"
+        )
+    )
+    for contact_id, recipient_id in sorted(contacts.items()):
+        Contact.objects.filter(pk=contact_id, bounced_at__isnull=True).update(
+            bounced_at=now, bounce_reason=bounced[recipient_id][:500]
+        )
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
     Runs as INSERT ... SELECT in chunks of SNAPSHOT_CHUNK contacts, walking contact ids in
     order: the audience never passes through Python, and each statement stays bounded.
     Contacts are unique per subaccount by email, so no contact is counted twice even when it
-    is on several of the chosen lists; unsubscribed contacts are left out.
+    is on several of the chosen lists; unsubscribed and bounced contacts are left out.
     """
     qn = connection.ops.quote_name
     contact_table = qn(Contact._meta.db_table)
@@ -107,6 +107,7 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
         WITH chunk AS (
             SELECT c.id, c.email, c.name FROM {contact_table} c
             WHERE c.subaccount_id = %s AND c.unsubscribed = %s AND c.id > %s
+              AND c.bounced_at IS NULL
               AND EXISTS (
                 SELECT 1 FROM {membership_table} m
                 WHERE m.contact_id = c.id AND m.contact_list_id IN ({list_marks})
@@ -205,8 +206,8 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
 def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) -> Sending:
     """Confirm a draft: snapshot its audience and split it into the planned batches.
 
-    The audience is the contacts of the sending's lists, minus unsubscribed ones, each once;
-    for a resend or a correction, the fixed set of its source's recipients instead.
+    The audience is the contacts of the sending's lists, minus unsubscribed and bounced ones,
+    each once; for a resend or a correction, the fixed set of its source's recipients instead.
     Sizes given for the batches must add up to the audience (the last batch may take "the
     rest"). Everything happens in one transaction under the sending's row lock, so a bad plan
     leaves the draft untouched. Confirming a sending that is already confirmed is a no-op.
@@ -244,7 +245,7 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
                 "Nobody to send to: every contact of this audience has unsubscribed since."
                 if sending.source_audience
                 else "Nobody to send to: the chosen lists are empty or every contact in them "
-                "has unsubscribed.",
+                "has unsubscribed or bounced.",
                 code="empty_audience",
             )
         if len(plans) > total:

@@ -92,4 +92,9 @@ urlpatterns = [
         contacts_views.contact_unsubscribe,
         name="contact_unsubscribe",
     ),
+    path(
+        "contacts/<int:contact_id>/bounce/clear/",
+        contacts_views.contact_bounce_clear,
+        name="contact_bounce_clear",
+    ),
 ]

@@ -33,13 +33,22 @@ class ContactAdminForm(forms.ModelForm):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     form = ContactAdminForm
-    list_display = ["email", "name", "subaccount", "unsubscribed"]
-    list_filter = ["unsubscribed", ("subaccount", SubaccountListFilter)]
+    list_display = ["email", "name", "subaccount", "unsubscribed", "bounced_at"]
+    list_filter = ["unsubscribed", "bounced_at", ("subaccount", SubaccountListFilter)]
     list_select_related = ["subaccount__account"]
     search_fields = ["email", "name"]
     autocomplete_fields = ["subaccount"]
-    fields = ["subaccount", "email", "name", "unsubscribed", "unsubscribed_at", "created_at"]
-    readonly_fields = ["unsubscribed_at", "created_at"]
+    fields = [
+        "subaccount",
+        "email",
+        "name",
+        "unsubscribed",
+        "unsubscribed_at",
+        "bounced_at",
+        "bounce_reason",
+        "created_at",
+    ]
+    readonly_fields = ["unsubscribed_at", "bounced_at", "bounce_reason", "created_at"]
     show_full_result_count = False
 
     def save_model(self, request, obj, form, change):

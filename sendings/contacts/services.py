@@ -80,6 +80,16 @@ def contact_unsubscribe(*, contact: Contact) -> Changed[Contact]:
     return Changed(contact, bool(changed))
 
 
+def contact_bounce_clear(*, contact: Contact) -> Changed[Contact]:
+    """Clear a contact's bounce, so later sendings include it again (a marketer's call: the
+    address was fixed). Unlike an unsubscribe, which only the contact can undo. Idempotent."""
+    changed = Contact.objects.filter(pk=contact.pk, bounced_at__isnull=False).update(
+        bounced_at=None, bounce_reason=""
+    )
+    contact.refresh_from_db(fields=["bounced_at", "bounce_reason"])
+    return Changed(contact, bool(changed))
+
+
 def contact_import_create(
     *, contact_list: ContactList, file_name: str, content: bytes, actor
 ) -> ContactImport:

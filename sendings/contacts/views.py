@@ -185,6 +185,27 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
         if result.changed
         else f"{contact.email} was already unsubscribed."
     )
+    return _contact_row_response(request, contact, membership, text)
+
+
+@login_required
+@require_POST
+def contact_bounce_clear(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """Clear a contact's bounce (the address was fixed on the other side); repeats say so."""
+    contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
+    require_marketer(membership)
+    result = contact_services.contact_bounce_clear(contact=contact)
+    contact = result.obj
+    text = (
+        f"{contact.email} is no longer marked bounced: the next sendings will include it."
+        if result.changed
+        else f"{contact.email} was not marked bounced."
+    )
+    return _contact_row_response(request, contact, membership, text)
+
+
+def _contact_row_response(request, contact, membership, text: str) -> HttpResponse:
+    """The fresh row and the message (htmx), else a redirect back with the message."""
     if request.htmx:
         context = {
             "contact": contact,
