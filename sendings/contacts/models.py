@@ -17,7 +17,8 @@ class Contact(models.Model):
     # A permanent SMTP rejection (5xx for the address): later sendings leave the contact out
     # until a marketer clears it. The server's answer, as it said it.
     bounced_at = models.DateTimeField(null=True, blank=True)
-    bounce_reason = models.CharField(max_length=500, blank=True)
+    # A database default too: CSV imports and the load generator insert contacts in raw SQL.
+    bounce_reason = models.CharField(max_length=500, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
