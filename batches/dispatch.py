@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from batches import services as batch_services
 from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
+from sendings.models import SendingStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,15 @@ PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 DUE_PER_TICK = 500
 # Enqueued by name: the tasks module imports this one.
 START_TASK = "batches.tasks.start_batch"
-DELIVER_TASK = "batches.tasks.deliver_batch"
+DELIVER_TASK = batch_services.DELIVER_TASK
 
 
 def batches_due(*, until: datetime) -> list[tuple[int, datetime]]:
     """Scheduled batches whose time is at or before `until`, oldest first (batch_due_idx)."""
     return list(
         Batch.objects.filter(status=BatchStatus.SCHEDULED, scheduled_at__lte=until)
+        # A paused sending's later batches wait for support (batch_start refuses them too).
+        .exclude(sending__status=SendingStatus.PAUSED)
         .order_by("scheduled_at", "pk")
         .values_list("pk", "scheduled_at")[:DUE_PER_TICK]
     )

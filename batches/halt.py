@@ -79,6 +79,11 @@ def halt_pending(batch_id: int) -> None:
         log.warning("Pause of batch %s not announced (%s)", batch_id, error)
 
 
+def halt_clear(batch_id: int) -> None:
+    """A paused batch was resumed: workers queued from now on deliver it again."""
+    cache.delete(_key(batch_id))
+
+
 def halt_announced(batch_id: int) -> bool:
     """Whether a halt was announced; False when that cannot be read (the database tells)."""
     try:

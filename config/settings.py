@@ -196,6 +196,15 @@ OUTBOX_INTERVAL_SECONDS = env_float("OUTBOX_INTERVAL_SECONDS", 5.0, minimum=0.1)
 # A delivery task renews its lease with every record; one not renewed for this long belongs
 # to a dead process, whose claims go back to the queue without waiting CLAIM_TIMEOUT_SECONDS.
 DELIVERY_LEASE_SECONDS = env_float("DELIVERY_LEASE_SECONDS", 20.0, minimum=1.0)
+# A batch whose failed share of messages goes above AUTO_PAUSE_FAILURE_RATE, once at least
+# AUTO_PAUSE_MIN_ATTEMPTS messages were tried, pauses itself and opens a ticket for support
+# (1 turns it off: a rate cannot go above it).
+AUTO_PAUSE_FAILURE_RATE = env_float("AUTO_PAUSE_FAILURE_RATE", 0.10, minimum=0.0)
+if AUTO_PAUSE_FAILURE_RATE > 1:
+    raise ImproperlyConfigured(
+        f"AUTO_PAUSE_FAILURE_RATE is a share between 0 and 1; got {AUTO_PAUSE_FAILURE_RATE}"
+    )
+AUTO_PAUSE_MIN_ATTEMPTS = env_int("AUTO_PAUSE_MIN_ATTEMPTS", 200, minimum=1)
 # Where List-Unsubscribe mail goes; empty means the sending's own from address.
 UNSUBSCRIBE_MAILTO = (
     env_email("UNSUBSCRIBE_MAILTO", "") if env_str("UNSUBSCRIBE_MAILTO", "") else ""

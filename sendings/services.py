@@ -306,6 +306,12 @@ def _recipients_analyze() -> None:
 
 
 def _refusal(sending: Sending, action: str) -> DomainError:
+    if sending.status == SendingStatus.PAUSED:
+        return DomainError(
+            f"“{sending.name}” was paused because too many of its messages failed. Support "
+            f"is looking at it and will resume or stop it, so it can't be {action} here.",
+            code="paused",
+        )
     if sending.status == SendingStatus.SENDING:
         return DomainError(
             f"“{sending.name}” is being sent right now, so it can no longer be {action} here. "

@@ -90,6 +90,8 @@ class Ticket(models.Model):
     @property
     def outcome_for_requester(self) -> str:
         """One sentence the requester reads on the row, the detail page and in the email."""
+        if self.is_auto_pause:
+            return self.pause_outcome
         match self.status:
             case self.Status.OPEN:
                 return "Cancellation requested: support has been asked to stop it."
@@ -100,6 +102,23 @@ class Ticket(models.Model):
                 return f"Cancellation declined: {self.outcome_note}"
             case _:
                 return "Too late to stop: it finished before support could act."
+
+    @property
+    def pause_outcome(self) -> str:
+        match self.status:
+            case self.Status.OPEN:
+                return "Paused: support is looking at it."
+            case self.Status.RESUMED:
+                return f"{self.outcome_note or 'Resumed by support'}: it is being sent again."
+            case self.Status.STOPPED:
+                return f"Stopped by support after the pause: {self.received_phrase}."
+            case _:
+                return "The sending finished."
+
+    @property
+    def reason(self) -> str:
+        """Why the platform paused it, for the marketer: "14% of 600 messages failed"."""
+        return self.subject.removeprefix("Paused automatically: ") if self.is_auto_pause else ""
 
     @property
     def received_phrase(self) -> str:

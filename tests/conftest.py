@@ -24,6 +24,7 @@ SERVICES = {
         "batch_cancel",
         "batch_start",
         "batch_finish",
+        "batch_resume",
         "recipients_record_results",
         "recipients_claim",
         "recipients_release",
@@ -33,6 +34,7 @@ SERVICES = {
         "ticket_file",
         "ticket_stop_sending",
         "ticket_decline",
+        "ticket_resume_sending",
         "ticket_outcome_settle",
     ],
 }
