@@ -255,6 +255,8 @@ class BatchDelivery:
         self.recorded_at = self.renewed_at = time.monotonic()
         self.sent = 0
         self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
+        self.canceled_count = self.seen_canceled = batch.canceled_count
+        self.skip: set[int] = set()  # claims canceled since they were claimed (unsubscribed)
 
     def run(self, *, budget_seconds: float) -> Report:
         with self.halt:
@@ -308,6 +310,8 @@ class BatchDelivery:
         mailer = Mailer()
         try:
             for index, claim in enumerate(claims):
+                if claim.id in self.skip:
+                    continue
                 self.limiter.wait()
                 if self._renewal_due() and self._record(renew=True) != BatchStatus.SENDING:
                     self._release(claims[index:])
@@ -325,13 +329,27 @@ class BatchDelivery:
                     raise
                 self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
                 self.pending.add(claim, outcome, error)
-                if self._record_due() and self._record() != BatchStatus.SENDING:
-                    self._release(claims[index + 1 :])
-                    return False  # canceled or stopped: the database says so
+                if self._record_due():
+                    if self._record() != BatchStatus.SENDING:
+                        self._release(claims[index + 1 :])
+                        return False  # canceled, stopped or paused: the database says so
+                    self._skip_canceled(claims[index + 1 :])
             return True
         finally:
             self._record()
             mailer.close()
+            if self.skip:
+                self._release([claim for claim in claims if claim.id in self.skip])
+                self.skip.clear()
+
+    def _skip_canceled(self, claims: list[Claim]) -> None:
+        """Someone unsubscribed since the last record: skip them if this chunk holds them."""
+        if self.canceled_count == self.seen_canceled:
+            return
+        self.seen_canceled = self.canceled_count
+        self.skip |= batch_services.recipients_canceled_among(
+            batch_id=self.batch_id, ids=[claim.id for claim in claims]
+        )
 
     def _release(self, claims: list[Claim]) -> None:
         """Hand back claims this worker will not send, so a stop's numbers become final."""
@@ -381,6 +399,7 @@ class BatchDelivery:
         self.sent += record.sent
         if not record.lease_held:
             raise LeaseLost
+        self.canceled_count = record.canceled_count
         return record.batch_status
 
     def _wrap_up(self) -> Report:

@@ -17,7 +17,14 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from batches.halt import halt_announce, halt_clear, halt_pending
-from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
+from batches.models import (
+    CANCEL_REASON_UNSUBSCRIBED,
+    Batch,
+    BatchStatus,
+    DeliveryLease,
+    Recipient,
+    RecipientStatus,
+)
 from sendings.exceptions import DomainError
 from sendings.models import Contact, Sending, SendingEvent
 from sendings.results import Changed
@@ -218,7 +225,7 @@ def _unsubscribed_leave_out(*, sending: Sending, batch: Batch) -> int:
         return 0
     left_out = Recipient.objects.filter(
         batch=batch, status=RecipientStatus.PENDING, contact_id__in=contact_ids
-    ).update(status=RecipientStatus.CANCELED)
+    ).update(status=RecipientStatus.CANCELED, cancel_reason=CANCEL_REASON_UNSUBSCRIBED)
     if left_out:
         counter = {"canceled_count": F("canceled_count") + left_out}
         Batch.objects.filter(pk=batch.pk).update(**counter)
@@ -266,6 +273,9 @@ class DeliveryRecord:
     retrying: int = 0
     batch_status: str = ""  # as it is after this record: a worker stops unless "sending"
     lease_held: bool = True  # False: recovery ended the worker's lease; it must stop sending
+    # The batch's canceled count after this record: when it grows while the batch is
+    # sending, someone unsubscribed, and the worker skips them in the chunk it holds.
+    canceled_count: int = 0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -333,9 +343,10 @@ def recipients_record_results(
                 retrying += 1
         moved = {RecipientStatus.PENDING: 0, RecipientStatus.CANCELED: 0}
         sent_total = 0
-        # Only a stop or cancel cancels recipients, and it closes the whole batch: while the
-        # batch is sending, none of its recipients can be canceled (one UPDATE saved).
-        statuses = open_statuses if batch.status == BatchStatus.CANCELED else open_statuses[:1]
+        # A stop or cancel cancels whole batches; an unsubscribe cancels single recipients
+        # (counted in canceled_count). A batch with neither has no canceled recipient that
+        # was sent after all, so the second UPDATE is saved.
+        statuses = open_statuses if batch.canceled_count else open_statuses[:1]
         for status in statuses if sent else ():
             count = Recipient.objects.filter(batch=batch, pk__in=sent, status=status).update(
                 status=RecipientStatus.SENT,
@@ -344,6 +355,7 @@ def recipients_record_results(
                 claimed_at=None,
                 claimed_by=None,
                 last_error="",
+                cancel_reason="",
             )
             moved[status] += count
             sent_total += count
@@ -362,6 +374,7 @@ def recipients_record_results(
                 claimed_at=None,
                 claimed_by=None,
                 last_error=error[:2000],
+                cancel_reason="",
             )
             moved[previous] += 1
             failed_total += 1
@@ -384,6 +397,7 @@ def recipients_record_results(
         retrying=retrying,
         batch_status=batch.status,
         lease_held=lease_held,
+        canceled_count=batch.canceled_count - uncanceled,
     )
 
 
@@ -548,6 +562,72 @@ def recipients_claim(
                 claimed_at=now, claimed_by=lease_id
             )
     return [Claim(*row) for row in rows]
+
+
+def recipients_canceled_among(*, batch_id: int, ids: Collection[int]) -> set[int]:
+    """Which of these claimed recipients were canceled since (their contact unsubscribed)."""
+    if not ids:
+        return set()
+    return set(
+        Recipient.objects.filter(
+            batch_id=batch_id, pk__in=list(ids), status=RecipientStatus.CANCELED
+        ).values_list("pk", flat=True)
+    )
+
+
+def recipients_cancel_unsubscribed(*, contact_id: int, actor=None, how: str = "") -> int:
+    """Cancel the contact's recipients still pending in any batch not finished yet.
+
+    An unsubscribe takes effect at once: in scheduled batches, and in batches sending or
+    paused, where a worker holding one in its chunk skips it (it sees the batch's canceled
+    count grow at its next record). Each sending is its own transaction, locked like every
+    other change (the sending, then its batches); counters move with the recipients, the
+    reason is kept on the recipient and the timeline says so. A recipient already handed to
+    SMTP is recorded as sent if the server accepted it. Returns how many were canceled;
+    calling it again cancels nothing more.
+    """
+    open_batches = [BatchStatus.SCHEDULED, BatchStatus.SENDING, BatchStatus.PAUSED]
+    sending_ids = sorted(
+        set(
+            Recipient.objects.filter(
+                contact_id=contact_id,
+                status=RecipientStatus.PENDING,
+                batch__status__in=open_batches,
+            ).values_list("sending_id", flat=True)
+        )
+    )
+    total = 0
+    for sending_id in sending_ids:
+        with transaction.atomic():
+            sending, batches = sending_lock(sending_id)
+            numbers = []
+            for batch in batches:
+                if batch.status not in open_batches:
+                    continue
+                canceled = Recipient.objects.filter(
+                    batch=batch, contact_id=contact_id, status=RecipientStatus.PENDING
+                ).update(status=RecipientStatus.CANCELED, cancel_reason=CANCEL_REASON_UNSUBSCRIBED)
+                if canceled:
+                    Batch.objects.filter(pk=batch.pk).update(
+                        canceled_count=F("canceled_count") + canceled
+                    )
+                    Sending.objects.filter(pk=sending.pk).update(
+                        canceled_count=F("canceled_count") + canceled
+                    )
+                    numbers.append(str(batch.number))
+                    total += canceled
+            if numbers:
+                where = "" if len(batches) == 1 else f" (batch {', '.join(numbers)})"
+                event_record(
+                    sending=sending,
+                    kind=SendingEvent.Kind.UNSUBSCRIBED,
+                    actor=actor,
+                    message=(
+                        f"A contact unsubscribed{f' {how}' if how else ''}: left out{where}, "
+                        "they will not receive it."
+                    ),
+                )
+    return total
 
 
 def recipients_release(*, batch_id: int, ids: Collection[int], lease_id: int | None = None) -> int:

@@ -29,6 +29,7 @@ SERVICES = {
         "recipients_claim",
         "recipients_release",
         "recipients_release_stale",
+        "recipients_cancel_unsubscribed",
     ],
     support_services: [
         "ticket_file",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from sendings.admin.helpers import SubaccountListFilter
+from sendings.contacts import services as contact_services
 from sendings.models import (
     Contact,
     ContactList,
@@ -55,6 +56,11 @@ class ContactAdmin(admin.ModelAdmin):
         if "unsubscribed" in form.changed_data:
             obj.unsubscribed_at = timezone.now() if obj.unsubscribed else None
         super().save_model(request, obj, form, change)
+        if obj.unsubscribed and "unsubscribed" in form.changed_data:
+            # Takes effect at once, as everywhere: waiting messages to them are canceled.
+            contact_services.contact_unsubscribe(
+                contact=obj, actor=request.user, how="(in the admin)"
+            )
 
 
 @admin.register(ContactList)

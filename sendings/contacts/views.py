@@ -178,13 +178,17 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Unsubscribe a contact; doing it twice says so and changes nothing."""
     contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
     require_marketer(membership)
-    result = contact_services.contact_unsubscribe(contact=contact)
+    result = contact_services.contact_unsubscribe(
+        contact=contact, actor=request.user, how="(by a marketer)"
+    )
     contact = result.obj
     text = (
         f"{contact.email} is unsubscribed: no future sending will reach them."
         if result.changed
         else f"{contact.email} was already unsubscribed."
     )
+    if result.canceled:
+        text += f" {result.canceled} waiting message(s) to them were canceled."
     return _contact_row_response(request, contact, membership, text)
 
 

@@ -37,5 +37,5 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, TEMPLATE, {**context, "state": "malformed"}, status=400)
     if contact is None:  # deleted since, or a test send to someone outside the subaccount
         return render(request, TEMPLATE, {**context, "state": "gone"})
-    contact_services.contact_unsubscribe(contact=contact)
+    contact_services.contact_unsubscribe(contact=contact, how="with the link in the email")
     return render(request, TEMPLATE, {**context, "state": "done"})

@@ -161,22 +161,25 @@ def test_a_stop_lets_no_further_message_through(subaccount, support_user, settin
     assert sorted(set(statuses)) == ["canceled", "sent"]
 
 
-def test_rejected_recipients_are_retried_then_failed_with_the_error(subaccount, settings):
+def test_temporarily_refused_recipients_are_retried_then_failed_with_the_error(
+    subaccount, settings
+):
     settings.EMAIL_MAX_ATTEMPTS = 3
     settings.EMAIL_RETRY_BACKOFF_SECONDS = 0
     use_backend(settings, "tests.batches.backends.RejectingBackend")
     sending = due_now(subaccount, contacts=4)
     Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
-        email="bounce@example.org"
+        email="busy@example.org"
     )
     batch = started(sending)
 
     report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
 
     assert report.progress is delivery.Progress.FINISHED
-    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
-    assert (bounced.status, bounced.attempts) == ("failed", 3)
-    assert bounced.last_error == "550 5.1.1 Mailbox unavailable"
+    busy = Recipient.objects.get(sending=sending, email="busy@example.org")
+    assert (busy.status, busy.attempts) == ("failed", 3)
+    assert busy.last_error == "450 4.2.1 Mailbox busy"
+    assert not Contact.objects.filter(bounced_at__isnull=False).exists()  # not a bounce
     assert len(mail.outbox) == 3
     batch.refresh_from_db()
     assert (batch.status, batch.sent_count, batch.failed_count) == ("sent", 3, 1)
@@ -187,7 +190,7 @@ def test_a_rejection_waits_for_its_backoff(subaccount, settings):
     use_backend(settings, "tests.batches.backends.RejectingBackend")
     sending = due_now(subaccount, contacts=2)
     Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
-        email="bounce@example.org"
+        email="busy@example.org"
     )
     batch = started(sending)
     before = timezone.now()
@@ -196,8 +199,8 @@ def test_a_rejection_waits_for_its_backoff(subaccount, settings):
 
     assert report.progress is delivery.Progress.WAITING
     assert before + timedelta(seconds=59) < report.retry_at < before + timedelta(seconds=70)
-    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
-    assert (bounced.status, bounced.attempts, bounced.claimed_at) == ("pending", 1, None)
+    busy = Recipient.objects.get(sending=sending, email="busy@example.org")
+    assert (busy.status, busy.attempts, busy.claimed_at) == ("pending", 1, None)
     assert Batch.objects.get(pk=batch.pk).status == "sending"
 
 
