@@ -34,8 +34,9 @@ class Batch(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     # The failure rate that pauses a batch is measured from these counts: zero at the start,
     # the counts at the moment support resumed it afterwards ("measured afresh").
-    measured_from_sent = models.PositiveIntegerField(default=0)
-    measured_from_failed = models.PositiveIntegerField(default=0)
+    # Database defaults too: bulk loaders insert batches in raw SQL.
+    measured_from_sent = models.PositiveIntegerField(default=0, db_default=0)
+    measured_from_failed = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["sending", "number"]
@@ -127,7 +128,7 @@ class Recipient(models.Model):
     # Why a recipient was canceled when it was not the whole batch: "unsubscribed" (the contact
     # unsubscribed after the confirmation). Empty for a canceled or stopped batch. A database
     # default too: the audience snapshot inserts recipients in raw SQL.
-    cancel_reason = models.CharField(max_length=16, blank=True, db_default="")
+    cancel_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

@@ -18,7 +18,7 @@ class Contact(models.Model):
     # until a marketer clears it. The server's answer, as it said it.
     bounced_at = models.DateTimeField(null=True, blank=True)
     # A database default too: CSV imports and the load generator insert contacts in raw SQL.
-    bounce_reason = models.CharField(max_length=500, blank=True, db_default="")
+    bounce_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
