@@ -37,6 +37,7 @@ from batches.mime import PreparedMessage
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from batches.rendering import Content, message_build
 from batches.services import Claim
+from batches.unsubscribing import recipients_canceled_among
 from sendings.exceptions import DomainError
 
 log = logging.getLogger(__name__)
@@ -347,7 +348,7 @@ class BatchDelivery:
         if self.canceled_count == self.seen_canceled:
             return
         self.seen_canceled = self.canceled_count
-        self.skip |= batch_services.recipients_canceled_among(
+        self.skip |= recipients_canceled_among(
             batch_id=self.batch_id, ids=[claim.id for claim in claims]
         )
 

@@ -1,22 +1,22 @@
 """Batch and recipient state changes. Each locks the sending row first, then the batch.
 
-Over 400 lines on purpose: every write to batches and recipients is here, so the lock order
-and the counters that must move together (recipient rows, batch and sending counts) can be
-checked in one read.
+Over 400 lines on purpose: every write to batches and recipients is here (but the automatic
+pause, `batches.pausing`, and an unsubscribe's cancellations, `batches.unsubscribing`), so the
+lock order and the counters that must move together (recipient rows, batch and sending
+counts) can be checked in one read.
 """
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import signature
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from batches.halt import halt_announce, halt_clear, halt_pending
+from batches.halt import halt_announce, halt_pending
 from batches.models import (
     CANCEL_REASON_UNSUBSCRIBED,
     Batch,
@@ -25,19 +25,16 @@ from batches.models import (
     Recipient,
     RecipientStatus,
 )
+from batches.pausing import pause_if_failing
 from sendings.exceptions import DomainError
 from sendings.models import Contact, Sending, SendingEvent
 from sendings.results import Changed
 from sendings.transitions import (
     batch_lock,
-    batch_paused_notify,
     event_record,
     sending_lock,
     sending_status_refresh,
 )
-
-# Enqueued by name: the tasks module imports this one (through the dispatcher).
-DELIVER_TASK = "batches.tasks.deliver_batch"
 
 
 def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) -> int:
@@ -390,7 +387,7 @@ def recipients_record_results(
         if bounced:
             _contacts_bounce(bounced, now=now)
         if failed_total and batch.status == BatchStatus.SENDING:
-            _pause_if_failing(sending=sending, batch=batch, now=now)
+            pause_if_failing(sending=sending, batch=batch, now=now)
     return DeliveryRecord(
         sent=sent_total,
         failed=failed_total,
@@ -399,97 +396,6 @@ def recipients_record_results(
         lease_held=lease_held,
         canceled_count=batch.canceled_count - uncanceled,
     )
-
-
-def _pause_if_failing(*, sending: Sending, batch: Batch, now: datetime) -> None:
-    """Pause a sending batch whose failure rate crossed AUTO_PAUSE_FAILURE_RATE.
-
-    Measured over the messages tried since `measured_from_*` (the start, or the last resume),
-    once there are at least AUTO_PAUSE_MIN_ATTEMPTS of them. The sending and the batch are
-    locked by the caller. Workers are halted like a stop halts them; support decides.
-    """
-    batch.refresh_from_db(fields=["sent_count", "failed_count"])
-    failed = batch.failed_count - batch.measured_from_failed
-    tried = batch.sent_count - batch.measured_from_sent + failed
-    if (
-        tried < settings.AUTO_PAUSE_MIN_ATTEMPTS
-        or failed <= settings.AUTO_PAUSE_FAILURE_RATE * tried
-    ):
-        return
-    halt_pending(batch.pk)  # workers wait while this commits, then stop
-    batch.status = BatchStatus.PAUSED
-    batch.paused_at = now
-    batch.save(update_fields=["status", "paused_at"])
-    batches = list(Batch.objects.filter(sending=sending).order_by("number"))
-    sending_status_refresh(sending=sending, batches=batches, now=now)
-    reason = f"{round(100 * failed / tried)}% of {tried:,} messages failed"
-    answers = _top_answers(batch)
-    event_record(
-        sending=sending,
-        kind=SendingEvent.Kind.BATCH_PAUSED,
-        batch=batch,
-        message=f"Batch {batch.number} paused automatically: {reason}.",
-    )
-    batch_paused_notify(sending=sending, batch=batch, reason=reason, answers=answers, now=now)
-    batch_id = batch.pk
-    transaction.on_commit(lambda: halt_announce(batch_id))
-
-
-def _top_answers(batch: Batch, limit: int = 3) -> list[tuple[str, int]]:
-    """The server answers most failed recipients of the batch got, most frequent first."""
-    return [
-        (row["last_error"], row["count"])
-        for row in Recipient.objects.filter(batch=batch, status=RecipientStatus.FAILED)
-        .values("last_error")
-        .annotate(count=Count("id"))
-        .order_by("-count", "last_error")[:limit]
-    ]
-
-
-def batch_resume(*, batch_id: int, actor) -> Changed[Batch]:
-    """Put a paused batch back to sending and its workers back on it (support's Resume).
-
-    The failure rate is measured afresh from the counts at this moment. Locks the sending,
-    then its batches. Resuming a batch that is sending is a no-op (`changed` False); one that
-    is not paused otherwise (finished, canceled, scheduled) is refused with a DomainError.
-    Workers are queued after commit, once the halt signal is cleared.
-    """
-    with transaction.atomic():
-        sending_id = Batch.objects.values_list("sending_id", flat=True).get(pk=batch_id)
-        sending, batches = sending_lock(sending_id)
-        batch = _batch_in(batches, batch_id)
-        if batch.status == BatchStatus.SENDING:
-            return Changed(batch, changed=False)
-        if not batch.can_resume:
-            raise DomainError(
-                f"Batch {batch.number} of “{sending.name}” is {batch.get_status_display().lower()}"
-                ", not paused: there is nothing to resume.",
-                code="not_paused",
-            )
-        now = timezone.now()
-        batch.status = BatchStatus.SENDING
-        batch.measured_from_sent = batch.sent_count
-        batch.measured_from_failed = batch.failed_count
-        batch.save(update_fields=["status", "measured_from_sent", "measured_from_failed"])
-        sending_status_refresh(sending=sending, batches=batches, now=now, actor=actor)
-        event_record(
-            sending=sending,
-            kind=SendingEvent.Kind.BATCH_RESUMED,
-            actor=actor,
-            batch=batch,
-            message=(
-                f"Batch {batch.number} resumed; failures are measured afresh from here "
-                f"({batch.sent_count + batch.failed_count:,} messages tried so far)."
-            ),
-        )
-
-        def workers_back() -> None:
-            halt_clear(batch_id)
-            for _ in range(settings.DELIVERY_PARALLELISM):
-                signature(DELIVER_TASK, args=(batch_id,)).delay()
-
-        transaction.on_commit(workers_back)
-    return Changed(batch, changed=True)
 
 
 def _contacts_bounce(bounced: Mapping[int, str], *, now: datetime) -> None:
@@ -562,72 +468,6 @@ def recipients_claim(
                 claimed_at=now, claimed_by=lease_id
             )
     return [Claim(*row) for row in rows]
-
-
-def recipients_canceled_among(*, batch_id: int, ids: Collection[int]) -> set[int]:
-    """Which of these claimed recipients were canceled since (their contact unsubscribed)."""
-    if not ids:
-        return set()
-    return set(
-        Recipient.objects.filter(
-            batch_id=batch_id, pk__in=list(ids), status=RecipientStatus.CANCELED
-        ).values_list("pk", flat=True)
-    )
-
-
-def recipients_cancel_unsubscribed(*, contact_id: int, actor=None, how: str = "") -> int:
-    """Cancel the contact's recipients still pending in any batch not finished yet.
-
-    An unsubscribe takes effect at once: in scheduled batches, and in batches sending or
-    paused, where a worker holding one in its chunk skips it (it sees the batch's canceled
-    count grow at its next record). Each sending is its own transaction, locked like every
-    other change (the sending, then its batches); counters move with the recipients, the
-    reason is kept on the recipient and the timeline says so. A recipient already handed to
-    SMTP is recorded as sent if the server accepted it. Returns how many were canceled;
-    calling it again cancels nothing more.
-    """
-    open_batches = [BatchStatus.SCHEDULED, BatchStatus.SENDING, BatchStatus.PAUSED]
-    sending_ids = sorted(
-        set(
-            Recipient.objects.filter(
-                contact_id=contact_id,
-                status=RecipientStatus.PENDING,
-                batch__status__in=open_batches,
-            ).values_list("sending_id", flat=True)
-        )
-    )
-    total = 0
-    for sending_id in sending_ids:
-        with transaction.atomic():
-            sending, batches = sending_lock(sending_id)
-            numbers = []
-            for batch in batches:
-                if batch.status not in open_batches:
-                    continue
-                canceled = Recipient.objects.filter(
-                    batch=batch, contact_id=contact_id, status=RecipientStatus.PENDING
-                ).update(status=RecipientStatus.CANCELED, cancel_reason=CANCEL_REASON_UNSUBSCRIBED)
-                if canceled:
-                    Batch.objects.filter(pk=batch.pk).update(
-                        canceled_count=F("canceled_count") + canceled
-                    )
-                    Sending.objects.filter(pk=sending.pk).update(
-                        canceled_count=F("canceled_count") + canceled
-                    )
-                    numbers.append(str(batch.number))
-                    total += canceled
-            if numbers:
-                where = "" if len(batches) == 1 else f" (batch {', '.join(numbers)})"
-                event_record(
-                    sending=sending,
-                    kind=SendingEvent.Kind.UNSUBSCRIBED,
-                    actor=actor,
-                    message=(
-                        f"A contact unsubscribed{f' {how}' if how else ''}: left out{where}, "
-                        "they will not receive it."
-                    ),
-                )
-    return total
 
 
 def recipients_release(*, batch_id: int, ids: Collection[int], lease_id: int | None = None) -> int:

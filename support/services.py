@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from batches.dispatch import batch_resume_and_deliver
 from batches.models import Batch
-from batches.services import batch_resume, inflight_count
+from batches.services import inflight_count
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent, SendingStatus
 from sendings.outbox.services import notification_owe
@@ -253,7 +254,7 @@ def ticket_resume_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
         ticket.save(
             update_fields=["status", "handled_by", "handled_at", "outcome_note", "received_at_stop"]
         )
-        batch_resume(batch_id=paused.pk, actor=actor)
+        batch_resume_and_deliver(batch_id=paused.pk, actor=actor)
     return Changed(ticket, changed=True)
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
 
+from batches import pausing, unsubscribing
 from batches import services as batch_services
 from config.celery import app as celery_app
 from sendings import followups
@@ -24,13 +25,13 @@ SERVICES = {
         "batch_cancel",
         "batch_start",
         "batch_finish",
-        "batch_resume",
         "recipients_record_results",
         "recipients_claim",
         "recipients_release",
         "recipients_release_stale",
-        "recipients_cancel_unsubscribed",
     ],
+    pausing: ["batch_resume"],
+    unsubscribing: ["recipients_cancel_unsubscribed"],
     support_services: [
         "ticket_file",
         "ticket_stop_sending",

@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from batches.services import recipients_cancel_unsubscribed
+from batches.unsubscribing import recipients_cancel_unsubscribed
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_parse
 from sendings.exceptions import DomainError
 from sendings.models import Contact, ContactImport, ContactList, Subaccount

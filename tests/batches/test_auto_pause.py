@@ -105,8 +105,7 @@ def test_resume_measures_afresh_and_requeues_workers(
     ticket = Ticket.objects.get(sending=running)
     queued = []
     monkeypatch.setattr(
-        "batches.services.signature",
-        lambda name, args: type("S", (), {"delay": lambda self: queued.append((name, args))})(),
+        dispatch, "delivery_enqueue", lambda *, batch_id, workers: queued.append((batch_id, workers))
     )
     from batches import halt
 
@@ -120,7 +119,7 @@ def test_resume_measures_afresh_and_requeues_workers(
     running.refresh_from_db()
     assert (first.status, running.status) == ("sending", "sending")
     assert (first.measured_from_sent, first.measured_from_failed) == (10, 10)
-    assert queued == [("batches.tasks.deliver_batch", (first.pk,))] * 4
+    assert queued == [(first.pk, 4)]  # DELIVERY_PARALLELISM workers, each with its lease
     assert not halt.halt_announced(first.pk)
     ticket.refresh_from_db()
     assert (ticket.status, ticket.handled_by) == ("resumed", support_user)

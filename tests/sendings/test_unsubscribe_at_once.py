@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from batches import services as batch_services
+from batches import unsubscribing
 from batches.models import Batch, Recipient
 from sendings import services as sending_services
 from sendings.contacts import services as contact_services
@@ -120,7 +121,7 @@ def test_a_claimed_recipient_canceled_then_accepted_by_the_server_counts_as_sent
     claims = batch_services.recipients_claim(batch_id=batch.pk, limit=10)
     contact = Contact.objects.get(pk=claims[0].contact_id)
     contact_services.contact_unsubscribe(contact=contact)
-    assert batch_services.recipients_canceled_among(
+    assert unsubscribing.recipients_canceled_among(
         batch_id=batch.pk, ids=[c.id for c in claims]
     ) == {claims[0].id}
 
