@@ -348,8 +348,10 @@ class BatchDelivery:
         if self.canceled_count == self.seen_canceled:
             return
         self.seen_canceled = self.canceled_count
-        self.skip |= recipients_canceled_among(
-            batch_id=self.batch_id, ids=[claim.id for claim in claims]
+        ids = [claim.id for claim in claims]
+        self.skip |= with_database(
+            lambda: recipients_canceled_among(batch_id=self.batch_id, ids=ids),
+            what="reading unsubscribes",
         )
 
     def _release(self, claims: list[Claim]) -> None:

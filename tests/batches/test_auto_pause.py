@@ -105,7 +105,9 @@ def test_resume_measures_afresh_and_requeues_workers(
     ticket = Ticket.objects.get(sending=running)
     queued = []
     monkeypatch.setattr(
-        dispatch, "delivery_enqueue", lambda *, batch_id, workers: queued.append((batch_id, workers))
+        dispatch,
+        "delivery_enqueue",
+        lambda *, batch_id, workers: queued.append((batch_id, workers)),
     )
     from batches import halt
 

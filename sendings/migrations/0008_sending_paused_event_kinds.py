@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0005_batch_paused'),
-        ('sendings', '0006_contact_bounced'),
+        ('batches', '0006_batch_paused'),
+        ('sendings', '0007_contact_bounced'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
