@@ -149,8 +149,8 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
 
 def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
     """The snapshot of a resend or a correction: its source's recipients in the statuses its
-    fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed
-    or deleted since. Returns the total.
+    fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed,
+    bounced or deleted since (a resend must not try an address that bounced). Returns the total.
 
     INSERT ... SELECT in chunks of SNAPSHOT_CHUNK, walking the source's recipients by email
     (unique per sending, so the walk is exact and served by its index): nothing passes
@@ -167,7 +167,7 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
             SELECT r.contact_id, r.email, c.name FROM {recipient_table} r
             JOIN {contact_table} c ON c.id = r.contact_id
             WHERE r.sending_id = %s AND r.status IN ({status_marks}) AND r.email > %s
-              AND c.subaccount_id = %s AND c.unsubscribed = %s
+              AND c.subaccount_id = %s AND c.unsubscribed = %s AND c.bounced_at IS NULL
             ORDER BY r.email
             LIMIT %s
         ), numbered AS (

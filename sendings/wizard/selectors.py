@@ -48,13 +48,14 @@ def audience_bounced_count(*, subaccount_id: int, list_ids) -> int:
 
 def fixed_audience_count(*, sending: Sending) -> int:
     """How many contacts a resend or a correction would reach now: its source's recipients
-    in the statuses its audience takes, whose contact is still subscribed, as
-    `sending_confirm`'s snapshot takes them."""
+    in the statuses its audience takes, whose contact is still subscribed and has not
+    bounced, as `sending_confirm`'s snapshot takes them."""
     return Recipient.objects.filter(
         sending_id=sending.source_sending_id,
         status__in=sending.source_recipient_statuses,
         contact__subaccount_id=sending.subaccount_id,
         contact__unsubscribed=False,
+        contact__bounced_at__isnull=True,
     ).count()
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sendings', '0008_sending_paused_event_kinds'),
+        ('sendings', '0009_sending_paused_event_kinds'),
         ('support', '0002_ticket_outcome_notified_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

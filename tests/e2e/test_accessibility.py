@@ -12,7 +12,6 @@ from playwright.sync_api import Page
 from batches import services as batch_services
 from sendings import followups
 from sendings import services as sending_services
-
 from sendings.contacts import services as contact_services
 from sendings.models import Contact
 from sendings.unsubscribe.tokens import unsubscribe_token

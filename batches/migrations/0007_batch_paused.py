@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0005_delivery_lease'),
-        ('sendings', '0007_contact_bounced'),
+        ('batches', '0006_recipient_status_email_idx'),
+        ('sendings', '0008_contact_bounced'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

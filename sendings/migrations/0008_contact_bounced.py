@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sendings', '0006_outbox_notification'),
+        ('sendings', '0007_followups_and_home'),
     ]
 
     operations = [
