@@ -37,6 +37,7 @@ from batches.mime import PreparedMessage
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from batches.rendering import Content, message_build
 from batches.services import Claim
+from batches.unsubscribing import recipients_canceled_among
 from sendings.exceptions import DomainError
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class RateLimiter:
 class Outcome(enum.Enum):
     SENT = "sent"
     REJECTED = "rejected"  # the server refused it: retried after a backoff
+    BOUNCED = "bounced"  # the server refused the address for good (5xx): never retried
     FAILED = "failed"  # it can never go out (an address the server cannot even be given)
 
 
@@ -156,8 +158,16 @@ class Mailer:
                 return Outcome.SENT, ""
             except smtplib.SMTPServerDisconnected as error:
                 lost = error
-            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as error:
-                if getattr(error, "smtp_code", 500) in (421,):  # service closing the channel
+            except smtplib.SMTPRecipientsRefused as error:
+                code, _ = next(iter(error.recipients.values()))
+                if code == 421:  # service closing the channel
+                    lost = error
+                elif 500 <= code < 600:  # "550 5.1.1 No such user": the address bounced
+                    return Outcome.BOUNCED, _smtp_error(error)
+                else:
+                    return Outcome.REJECTED, _smtp_error(error)
+            except smtplib.SMTPResponseException as error:
+                if error.smtp_code == 421:
                     lost = error
                 else:
                     return Outcome.REJECTED, _smtp_error(error)
@@ -191,15 +201,18 @@ class Results:
     sent: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     rejected: dict[int, str] = field(default_factory=dict)
+    bounced: dict[int, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.sent) + len(self.failed) + len(self.rejected)
+        return len(self.sent) + len(self.failed) + len(self.rejected) + len(self.bounced)
 
     def add(self, claim: Claim, outcome: Outcome, error: str) -> None:
         if outcome is Outcome.SENT:
             self.sent.append(claim.id)
         elif outcome is Outcome.FAILED:
             self.failed[claim.id] = error
+        elif outcome is Outcome.BOUNCED:
+            self.bounced[claim.id] = error
         else:
             self.rejected[claim.id] = error
 
@@ -243,9 +256,16 @@ class BatchDelivery:
         self.recorded_at = self.renewed_at = time.monotonic()
         self.sent = 0
         self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
+        self.canceled_count = self.seen_canceled = batch.canceled_count
+        self.skip: set[int] = set()  # claims canceled since they were claimed (unsubscribed)
 
     def run(self, *, budget_seconds: float) -> Report:
         with self.halt:
+            if self.halt.halted and _still_sending(self.batch_id):
+                # A halt key from before a resume that could not be cleared (the cache was
+                # down): the database, read after subscribing, is the truth. A stop that
+                # commits from here on still reaches this worker as a message.
+                self.halt.halted = False
             try:
                 return self._run(deadline=time.monotonic() + budget_seconds)
             except LeaseLost:
@@ -296,6 +316,8 @@ class BatchDelivery:
         mailer = Mailer()
         try:
             for index, claim in enumerate(claims):
+                if claim.id in self.skip:
+                    continue
                 self.limiter.wait()
                 if self._renewal_due() and self._record(renew=True) != BatchStatus.SENDING:
                     self._release(claims[index:])
@@ -313,13 +335,29 @@ class BatchDelivery:
                     raise
                 self.smtp_retry = SMTP_RETRY_FIRST_SECONDS
                 self.pending.add(claim, outcome, error)
-                if self._record_due() and self._record() != BatchStatus.SENDING:
-                    self._release(claims[index + 1 :])
-                    return False  # canceled or stopped: the database says so
+                if self._record_due():
+                    if self._record() != BatchStatus.SENDING:
+                        self._release(claims[index + 1 :])
+                        return False  # canceled, stopped or paused: the database says so
+                    self._skip_canceled(claims[index + 1 :])
             return True
         finally:
             self._record()
             mailer.close()
+            if self.skip:
+                self._release([claim for claim in claims if claim.id in self.skip])
+                self.skip.clear()
+
+    def _skip_canceled(self, claims: list[Claim]) -> None:
+        """Someone unsubscribed since the last record: skip them if this chunk holds them."""
+        if self.canceled_count == self.seen_canceled:
+            return
+        self.seen_canceled = self.canceled_count
+        ids = [claim.id for claim in claims]
+        self.skip |= with_database(
+            lambda: recipients_canceled_among(batch_id=self.batch_id, ids=ids),
+            what="reading unsubscribes",
+        )
 
     def _release(self, claims: list[Claim]) -> None:
         """Hand back claims this worker will not send, so a stop's numbers become final."""
@@ -359,6 +397,7 @@ class BatchDelivery:
                 sent=results.sent,
                 failed=results.failed,
                 rejected=results.rejected,
+                bounced=results.bounced,
                 lease_id=self.lease_id,
             ),
             what="recording results",
@@ -368,6 +407,7 @@ class BatchDelivery:
         self.sent += record.sent
         if not record.lease_held:
             raise LeaseLost
+        self.canceled_count = record.canceled_count
         return record.batch_status
 
     def _wrap_up(self) -> Report:

@@ -19,9 +19,12 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from batches import pausing
 from batches import services as batch_services
 from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
+from sendings.models import SendingStatus
+from sendings.results import Changed
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ def batches_due(*, until: datetime) -> list[tuple[int, datetime]]:
     """Scheduled batches whose time is at or before `until`, oldest first (batch_due_idx)."""
     return list(
         Batch.objects.filter(status=BatchStatus.SCHEDULED, scheduled_at__lte=until)
+        # A paused sending's later batches wait for support (batch_start refuses them too).
+        .exclude(sending__status=SendingStatus.PAUSED)
         .order_by("scheduled_at", "pk")
         .values_list("pk", "scheduled_at")[:DUE_PER_TICK]
     )
@@ -74,6 +79,21 @@ def batch_start_and_deliver(*, batch_id: int, now: datetime | None = None) -> bo
         lambda: delivery_enqueue(batch_id=batch_id, workers=settings.DELIVERY_PARALLELISM)
     )
     return True
+
+
+def batch_resume_and_deliver(*, batch_id: int, actor) -> Changed[Batch]:
+    """Resume a paused batch (support) and, after that commits, put workers on it again.
+
+    Call inside the caller's transaction: the workers are queued after the outer commit. If
+    the broker cannot take them, recovery gives the batch its workers within a round.
+    """
+    result = pausing.batch_resume(batch_id=batch_id, actor=actor)
+    if result.changed:
+        transaction.on_commit(
+            lambda: delivery_enqueue(batch_id=batch_id, workers=settings.DELIVERY_PARALLELISM),
+            robust=True,
+        )
+    return result
 
 
 def delivery_enqueue(*, batch_id: int, workers: int = 1) -> int:

@@ -84,6 +84,15 @@ def halt_pending(batch_id: int) -> None:
         log.warning("Pause of batch %s not announced (%s)", batch_id, error)
 
 
+def halt_clear(batch_id: int) -> None:
+    """A paused batch was resumed: workers queued from now on deliver it again."""
+    try:
+        caches[SIGNALS_CACHE].delete(_key(batch_id))
+    except SIGNAL_ERRORS as error:
+        # The database is the truth: a worker that still sees the key re-reads the batch.
+        log.warning("Halt of batch %s not cleared (%s)", batch_id, error)
+
+
 def halt_announced(batch_id: int) -> bool:
     """Whether a halt was announced; False when that cannot be read (the database tells)."""
     try:

@@ -153,6 +153,7 @@ class PreparedMessage(EmailMultiAlternatives):
     boundary: str = ""
     envelope_from: str = ""
     envelope_to: str = ""
+    dkim = None  # a batches.dkim.DkimSigner: the bytes are signed as they are assembled
 
     def __deepcopy__(self, memo):
         # The locmem backend deep-copies every message; a prepared one is never changed
@@ -166,6 +167,10 @@ class PreparedMessage(EmailMultiAlternatives):
         return _RawMessage(self.as_raw())
 
     def as_raw(self) -> bytes:
+        raw = self._assemble()
+        return self.dkim.sign(raw) if self.dkim is not None else raw
+
+    def _assemble(self) -> bytes:
         headers = [
             f"From: {self.from_email}",
             f"To: {self.to[0]}",

@@ -6,6 +6,8 @@ from django.db.models import F, Q
 class BatchStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     SENDING = "sending", "Sending"
+    # Too many messages failed: the platform halted it; support resumes or stops it.
+    PAUSED = "paused", "Paused"
     SENT = "sent", "Sent"
     CANCELED = "canceled", "Canceled"
 
@@ -29,6 +31,12 @@ class Batch(models.Model):
     canceled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # The failure rate that pauses a batch is measured from these counts: zero at the start,
+    # the counts at the moment support resumed it afterwards ("measured afresh").
+    # Database defaults too: bulk loaders insert batches in raw SQL.
+    measured_from_sent = models.PositiveIntegerField(default=0, db_default=0)
+    measured_from_failed = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["sending", "number"]
@@ -75,12 +83,19 @@ class Batch(models.Model):
     def is_finished(self) -> bool:
         return self.status in (BatchStatus.SENT, BatchStatus.CANCELED)
 
+    @property
+    def can_resume(self) -> bool:
+        return self.status == BatchStatus.PAUSED
+
 
 class RecipientStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELED = "canceled", "Canceled"
+
+
+CANCEL_REASON_UNSUBSCRIBED = "unsubscribed"
 
 
 class Recipient(models.Model):
@@ -110,6 +125,10 @@ class Recipient(models.Model):
     # After a rejection the recipient waits (backoff) before it can be claimed again.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Why a recipient was canceled when it was not the whole batch: "unsubscribed" (the contact
+    # unsubscribed after the confirmation). Empty for a canceled or stopped batch. A database
+    # default too: the audience snapshot inserts recipients in raw SQL.
+    cancel_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [

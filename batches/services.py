@@ -1,8 +1,9 @@
 """Batch and recipient state changes. Each locks the sending row first, then the batch.
 
-Over 400 lines on purpose: every write to batches and recipients is here, so the lock order
-and the counters that must move together (recipient rows, batch and sending counts) can be
-checked in one read.
+Over 400 lines on purpose: every write to batches and recipients is here (but the automatic
+pause, `batches.pausing`, and an unsubscribe's cancellations, `batches.unsubscribing`), so the
+lock order and the counters that must move together (recipient rows, batch and sending
+counts) can be checked in one read.
 """
 
 from collections.abc import Callable, Collection, Mapping
@@ -16,7 +17,15 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from batches.halt import halt_announce, halt_pending
-from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
+from batches.models import (
+    CANCEL_REASON_UNSUBSCRIBED,
+    Batch,
+    BatchStatus,
+    DeliveryLease,
+    Recipient,
+    RecipientStatus,
+)
+from batches.pausing import pause_if_failing
 from sendings.exceptions import DomainError
 from sendings.models import Contact, Sending, SendingEvent
 from sendings.results import Changed
@@ -179,6 +188,8 @@ def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
         batch = next((b for b in batches if b.pk == batch_id), None)
         if batch is None or batch.status != BatchStatus.SCHEDULED or batch.scheduled_at > now:
             return False
+        if any(other.status == BatchStatus.PAUSED for other in batches):
+            return False  # support decides first; the dispatcher tries again once resumed
         batch.status = BatchStatus.SENDING
         batch.started_at = now
         batch.save(update_fields=["status", "started_at"])
@@ -211,7 +222,7 @@ def _unsubscribed_leave_out(*, sending: Sending, batch: Batch) -> int:
         return 0
     left_out = Recipient.objects.filter(
         batch=batch, status=RecipientStatus.PENDING, contact_id__in=contact_ids
-    ).update(status=RecipientStatus.CANCELED)
+    ).update(status=RecipientStatus.CANCELED, cancel_reason=CANCEL_REASON_UNSUBSCRIBED)
     if left_out:
         counter = {"canceled_count": F("canceled_count") + left_out}
         Batch.objects.filter(pk=batch.pk).update(**counter)
@@ -259,6 +270,9 @@ class DeliveryRecord:
     retrying: int = 0
     batch_status: str = ""  # as it is after this record: a worker stops unless "sending"
     lease_held: bool = True  # False: recovery ended the worker's lease; it must stop sending
+    # The batch's canceled count after this record: when it grows while the batch is
+    # sending, someone unsubscribed, and the worker skips them in the chunk it holds.
+    canceled_count: int = 0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -272,6 +286,7 @@ def recipients_record_results(
     sent: Collection[int],
     failed: Mapping[int, str] | None = None,
     rejected: Mapping[int, str] | None = None,
+    bounced: Mapping[int, str] | None = None,
     lease_id: int | None = None,
     now: datetime | None = None,
 ) -> DeliveryRecord:
@@ -279,14 +294,17 @@ def recipients_record_results(
 
     `sent` are recipient ids the server accepted; `failed` maps ids to a final error;
     `rejected` maps ids to an error worth retrying: the recipient is released for another
-    attempt after a backoff, or fails for good at its EMAIL_MAX_ATTEMPTS-th attempt.
+    attempt after a backoff, or fails for good at its EMAIL_MAX_ATTEMPTS-th attempt;
+    `bounced` maps ids to a permanent rejection of the address: the recipient fails and its
+    contact is marked bounced, so later sendings leave it out.
     A recipient canceled by a stop while its message was already in flight is recorded as
     sent after all: the Sent column counts what the server accepted. Recording a recipient
     twice changes nothing. Locks the sending, then the batch, like every other service.
     With `lease_id` the worker's lease is renewed in the same transaction; the record says
     whether it still held it.
     """
-    failed = dict(failed or {})
+    bounced = dict(bounced or {})
+    failed = {**(failed or {}), **bounced}
     rejected = rejected or {}
     now = now or timezone.now()
     open_statuses = [RecipientStatus.PENDING, RecipientStatus.CANCELED]
@@ -322,9 +340,10 @@ def recipients_record_results(
                 retrying += 1
         moved = {RecipientStatus.PENDING: 0, RecipientStatus.CANCELED: 0}
         sent_total = 0
-        # Only a stop or cancel cancels recipients, and it closes the whole batch: while the
-        # batch is sending, none of its recipients can be canceled (one UPDATE saved).
-        statuses = open_statuses if batch.status == BatchStatus.CANCELED else open_statuses[:1]
+        # A stop or cancel cancels whole batches; an unsubscribe cancels single recipients
+        # (counted in canceled_count). A batch with neither has no canceled recipient that
+        # was sent after all, so the second UPDATE is saved.
+        statuses = open_statuses if batch.canceled_count else open_statuses[:1]
         for status in statuses if sent else ():
             count = Recipient.objects.filter(batch=batch, pk__in=sent, status=status).update(
                 status=RecipientStatus.SENT,
@@ -333,6 +352,7 @@ def recipients_record_results(
                 claimed_at=None,
                 claimed_by=None,
                 last_error="",
+                cancel_reason="",
             )
             moved[status] += count
             sent_total += count
@@ -351,6 +371,7 @@ def recipients_record_results(
                 claimed_at=None,
                 claimed_by=None,
                 last_error=error[:2000],
+                cancel_reason="",
             )
             moved[previous] += 1
             failed_total += 1
@@ -363,13 +384,35 @@ def recipients_record_results(
         if sent_total or failed_total:
             Sending.objects.filter(pk=sending.pk).update(**counters)
             Batch.objects.filter(pk=batch.pk).update(**counters)
+        if bounced:
+            _contacts_bounce(bounced, now=now)
+        if failed_total and batch.status == BatchStatus.SENDING:
+            pause_if_failing(sending=sending, batch=batch, now=now)
     return DeliveryRecord(
         sent=sent_total,
         failed=failed_total,
         retrying=retrying,
         batch_status=batch.status,
         lease_held=lease_held,
+        canceled_count=batch.canceled_count - uncanceled,
     )
+
+
+def _contacts_bounce(bounced: Mapping[int, str], *, now: datetime) -> None:
+    """Mark the contacts of these recipients bounced, with the server's answer.
+
+    Runs last in the record's transaction (after the sending and batch locks); a contact
+    bounced before keeps its first answer and time.
+    """
+    contacts = dict(
+        Recipient.objects.filter(pk__in=list(bounced), contact_id__isnull=False).values_list(
+            "contact_id", "pk"
+        )
+    )
+    for contact_id, recipient_id in sorted(contacts.items()):
+        Contact.objects.filter(pk=contact_id, bounced_at__isnull=True).update(
+            bounced_at=now, bounce_reason=bounced[recipient_id][:500]
+        )
 
 
 @dataclass(frozen=True)
@@ -379,6 +422,7 @@ class Claim:
     id: int
     email: str
     name: str
+    contact_id: int | None = None
 
 
 def recipients_claim(
@@ -417,7 +461,7 @@ def recipients_claim(
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .order_by("id")
             .select_for_update(skip_locked=True)
-            .values_list("id", "email", "name")[:limit]
+            .values_list("id", "email", "name", "contact_id")[:limit]
         )
         if rows:
             Recipient.objects.filter(pk__in=[row[0] for row in rows]).update(

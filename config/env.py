@@ -5,6 +5,7 @@ a typo in production must never fall back silently to a development default.
 """
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -124,3 +125,32 @@ def env_header(name: str) -> tuple[str, str] | None:
             f"{name} must look like 'X-Forwarded-Proto: https'; got {value!r}"
         )
     return "HTTP_" + header.upper().replace("-", "_"), expected
+
+
+def env_dkim_key(name: str) -> str | None:
+    """A DKIM private key, given as PEM text or as the path of a PEM file; checked now.
+
+    Literal newlines are hard to put in some environments, so "\\n" in PEM text counts as one.
+    """
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key
+
+    value = _raw(name)
+    if value is None:
+        return None
+    if "-----BEGIN" in value:
+        pem = value.replace("\\n", "\n")
+    else:
+        try:
+            pem = Path(value).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ImproperlyConfigured(
+                f"{name} must be a PEM private key or the path of one; cannot read {value!r}: "
+                f"{error}"
+            ) from None
+    try:
+        parse_pem_private_key(pem.encode("ascii"))
+    except (UnparsableKeyError, UnicodeEncodeError, ValueError, IndexError) as error:
+        raise ImproperlyConfigured(
+            f"{name} is not a valid RSA private key (PEM): {error}"
+        ) from None
+    return pem

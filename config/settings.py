@@ -9,6 +9,7 @@ from django.utils.csp import CSP
 from config.env import (
     env_bool,
     env_database,
+    env_dkim_key,
     env_email,
     env_float,
     env_header,
@@ -252,10 +253,32 @@ OUTBOX_INTERVAL_SECONDS = env_float("OUTBOX_INTERVAL_SECONDS", 5.0, minimum=0.1)
 # A delivery task renews its lease with every record; one not renewed for this long belongs
 # to a dead process, whose claims go back to the queue without waiting CLAIM_TIMEOUT_SECONDS.
 DELIVERY_LEASE_SECONDS = env_float("DELIVERY_LEASE_SECONDS", 20.0, minimum=1.0)
+# A batch whose failed share of messages goes above AUTO_PAUSE_FAILURE_RATE, once at least
+# AUTO_PAUSE_MIN_ATTEMPTS messages were tried, pauses itself and opens a ticket for support
+# (1 turns it off: a rate cannot go above it).
+AUTO_PAUSE_FAILURE_RATE = env_float("AUTO_PAUSE_FAILURE_RATE", 0.10, minimum=0.0)
+if AUTO_PAUSE_FAILURE_RATE > 1:
+    raise ImproperlyConfigured(
+        f"AUTO_PAUSE_FAILURE_RATE is a share between 0 and 1; got {AUTO_PAUSE_FAILURE_RATE}"
+    )
+AUTO_PAUSE_MIN_ATTEMPTS = env_int("AUTO_PAUSE_MIN_ATTEMPTS", 200, minimum=1)
 # Where List-Unsubscribe mail goes; empty means the sending's own from address.
 UNSUBSCRIBE_MAILTO = (
     env_email("UNSUBSCRIBE_MAILTO", "") if env_str("UNSUBSCRIBE_MAILTO", "") else ""
 )
+
+# DKIM: every message is signed when all three are set (the DNS record: README, Deliverability).
+DKIM_DOMAIN = env_str("DKIM_DOMAIN", "")
+DKIM_SELECTOR = env_str("DKIM_SELECTOR", "")
+DKIM_PRIVATE_KEY = env_dkim_key("DKIM_PRIVATE_KEY") or ""
+if (DKIM_DOMAIN or DKIM_SELECTOR or DKIM_PRIVATE_KEY) and not (
+    DKIM_DOMAIN and DKIM_SELECTOR and DKIM_PRIVATE_KEY
+):
+    raise ImproperlyConfigured(
+        "DKIM needs DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY together (or none of them)"
+    )
+if DKIM_DOMAIN and not (DKIM_DOMAIN.isascii() and DKIM_SELECTOR.isascii()):
+    raise ImproperlyConfigured("DKIM_DOMAIN and DKIM_SELECTOR must be ASCII (IDNA for a domain)")
 
 # Celery: the embedded default needs no server (filesystem broker under var/broker).
 CELERY_BROKER_URL = env_url(

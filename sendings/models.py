@@ -51,6 +51,7 @@ class SendingStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     SCHEDULED = "scheduled", "Scheduled"
     SENDING = "sending", "Sending"
+    PAUSED = "paused", "Paused"
     SENT = "sent", "Sent"
     CANCELED = "canceled", "Canceled"
 
@@ -153,6 +154,8 @@ class Sending(models.Model):
             return SendingStatus.DRAFT
         if BatchStatus.SENDING in statuses:
             return SendingStatus.SENDING
+        if BatchStatus.PAUSED in statuses:
+            return SendingStatus.PAUSED
         if BatchStatus.SCHEDULED in statuses:
             return SendingStatus.SCHEDULED
         if statuses == {BatchStatus.SENT}:
@@ -212,8 +215,13 @@ class Sending(models.Model):
 
     @property
     def can_stop(self) -> bool:
-        """Support may stop anything not finished yet, between batches included."""
-        return self.status in (SendingStatus.SCHEDULED, SendingStatus.SENDING)
+        """Support may stop anything not finished yet, between batches and paused included."""
+        return self.status in (SendingStatus.SCHEDULED, SendingStatus.SENDING, SendingStatus.PAUSED)
+
+    @property
+    def is_paused(self) -> bool:
+        """The platform paused it (too many failures); support resumes or stops it."""
+        return self.status == SendingStatus.PAUSED
 
     @property
     def can_unschedule(self) -> bool:
@@ -250,6 +258,9 @@ class SendingEventKind(models.TextChoices):
     BATCH_STARTED = "batch_started", "Batch started"
     BATCH_FINISHED = "batch_finished", "Batch finished"
     BATCH_STOPPED = "batch_stopped", "Batch stopped"
+    BATCH_PAUSED = "batch_paused", "Batch paused automatically"
+    BATCH_RESUMED = "batch_resumed", "Batch resumed"
+    UNSUBSCRIBED = "unsubscribed", "Contact unsubscribed"
     STOPPED = "stopped", "Stopped by support"
     URGENT_CANCEL_REQUESTED = "urgent_cancel_requested", "Urgent cancellation requested"
     URGENT_CANCEL_DECLINED = "urgent_cancel_declined", "Urgent cancellation declined"

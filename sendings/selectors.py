@@ -1,9 +1,10 @@
 """A sending and its batches as a page shows them, for users who may see them (else 404)."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from batches.models import Batch
+from batches.models import CANCEL_REASON_UNSUBSCRIBED, Batch, Recipient, RecipientStatus
 from sendings.models import Membership, Sending, SendingEvent
 from sendings.tenancy.selectors import User, membership_get, subaccounts_for_user
 from support.selectors import ticket_annotations
@@ -34,7 +35,24 @@ def sending_with_role(*, user: User, identifier: str) -> tuple[Sending, Membersh
 
 
 def sending_batches(*, sending: Sending) -> list[Batch]:
-    return list(Batch.objects.filter(sending=sending).order_by("number"))
+    """The batches, each with `unsubscribed`: its contacts left out because they unsubscribed
+    (canceled recipients are few: found through the batch-and-status index)."""
+    unsubscribed = (
+        Recipient.objects.filter(
+            batch=OuterRef("pk"),
+            status=RecipientStatus.CANCELED,
+            cancel_reason=CANCEL_REASON_UNSUBSCRIBED,
+        )
+        .order_by()
+        .values("batch")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    return list(
+        Batch.objects.filter(sending=sending)
+        .annotate(unsubscribed=Coalesce(Subquery(unsubscribed), 0))
+        .order_by("number")
+    )
 
 
 def batch_get(*, sending: Sending, number: int) -> Batch:

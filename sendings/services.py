@@ -95,7 +95,7 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
     Runs as INSERT ... SELECT in chunks of SNAPSHOT_CHUNK contacts, walking contact ids in
     order: the audience never passes through Python, and each statement stays bounded.
     Contacts are unique per subaccount by email, so no contact is counted twice even when it
-    is on several of the chosen lists; unsubscribed contacts are left out.
+    is on several of the chosen lists; unsubscribed and bounced contacts are left out.
     """
     qn = connection.ops.quote_name
     contact_table = qn(Contact._meta.db_table)
@@ -107,6 +107,7 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
         WITH chunk AS (
             SELECT c.id, c.email, c.name FROM {contact_table} c
             WHERE c.subaccount_id = %s AND c.unsubscribed = %s AND c.id > %s
+              AND c.bounced_at IS NULL
               AND EXISTS (
                 SELECT 1 FROM {membership_table} m
                 WHERE m.contact_id = c.id AND m.contact_list_id IN ({list_marks})
@@ -148,8 +149,8 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
 
 def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
     """The snapshot of a resend or a correction: its source's recipients in the statuses its
-    fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed
-    or deleted since. Returns the total.
+    fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed,
+    bounced or deleted since (a resend must not try an address that bounced). Returns the total.
 
     INSERT ... SELECT in chunks of SNAPSHOT_CHUNK, walking the source's recipients by email
     (unique per sending, so the walk is exact and served by its index): nothing passes
@@ -166,7 +167,7 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
             SELECT r.contact_id, r.email, c.name FROM {recipient_table} r
             JOIN {contact_table} c ON c.id = r.contact_id
             WHERE r.sending_id = %s AND r.status IN ({status_marks}) AND r.email > %s
-              AND c.subaccount_id = %s AND c.unsubscribed = %s
+              AND c.subaccount_id = %s AND c.unsubscribed = %s AND c.bounced_at IS NULL
             ORDER BY r.email
             LIMIT %s
         ), numbered AS (
@@ -205,8 +206,8 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
 def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) -> Sending:
     """Confirm a draft: snapshot its audience and split it into the planned batches.
 
-    The audience is the contacts of the sending's lists, minus unsubscribed ones, each once;
-    for a resend or a correction, the fixed set of its source's recipients instead.
+    The audience is the contacts of the sending's lists, minus unsubscribed and bounced ones,
+    each once; for a resend or a correction, the fixed set of its source's recipients instead.
     Sizes given for the batches must add up to the audience (the last batch may take "the
     rest"). Everything happens in one transaction under the sending's row lock, so a bad plan
     leaves the draft untouched. Confirming a sending that is already confirmed is a no-op.
@@ -244,7 +245,7 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
                 "Nobody to send to: every contact of this audience has unsubscribed since."
                 if sending.source_audience
                 else "Nobody to send to: the chosen lists are empty or every contact in them "
-                "has unsubscribed.",
+                "has unsubscribed or bounced.",
                 code="empty_audience",
             )
         if len(plans) > total:
@@ -305,6 +306,12 @@ def _recipients_analyze() -> None:
 
 
 def _refusal(sending: Sending, action: str) -> DomainError:
+    if sending.status == SendingStatus.PAUSED:
+        return DomainError(
+            f"“{sending.name}” was paused because too many of its messages failed. Support "
+            f"is looking at it and will resume or stop it, so it can't be {action} here.",
+            code="paused",
+        )
     if sending.status == SendingStatus.SENDING:
         return DomainError(
             f"“{sending.name}” is being sent right now, so it can no longer be {action} here. "

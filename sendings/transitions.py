@@ -32,6 +32,27 @@ def on_sending_finished(hook: FinishHook) -> FinishHook:
     return hook
 
 
+# Called as hook(sending=..., batch=..., reason=..., answers=..., now=...) when the platform
+# pauses a batch (too many failures), in that transaction, with the sending and batch locked:
+# support opens a ticket. `answers` are the top server answers as (answer, count).
+PauseHook = Callable[..., None]
+_pause_hooks: list[PauseHook] = []
+
+
+def on_batch_paused(hook: PauseHook) -> PauseHook:
+    """Register `hook` to run when a batch is paused automatically (idempotent)."""
+    if hook not in _pause_hooks:
+        _pause_hooks.append(hook)
+    return hook
+
+
+def batch_paused_notify(
+    *, sending: Sending, batch: Batch, reason: str, answers: list[tuple[str, int]], now: datetime
+) -> None:
+    for hook in _pause_hooks:
+        hook(sending=sending, batch=batch, reason=reason, answers=answers, now=now)
+
+
 def sending_lock(sending_id: int) -> tuple[Sending, list[Batch]]:
     """Lock the sending, then all its batches in number order. Call inside transaction.atomic."""
     assert transaction.get_connection().in_atomic_block, "sending_lock needs a transaction"
@@ -103,8 +124,11 @@ def event_record(
 
 
 def refuse_if_small(sending: Sending) -> None:
-    """The help page: "we cannot stop small sendings". Support stops refuse them too."""
-    if sending.is_small:
+    """The help page: "we cannot stop small sendings". Support stops refuse them too.
+
+    Not a sending the platform paused: it is waiting for support, who must be able to end it.
+    """
+    if sending.is_small and not sending.is_paused:
         raise DomainError(
             f"“{sending.name}” goes to {sending.total_recipients} contacts; sendings under "
             f"{settings.SMALL_SENDING_MAX_RECIPIENTS} contacts cannot be stopped.",

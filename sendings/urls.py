@@ -5,10 +5,14 @@ from sendings.contacts import views as contacts_views
 from sendings.pages import followups as followup_views
 from sendings.pages import views
 from sendings.recipients import views as recipient_views
+from sendings.unsubscribe import views as unsubscribe_views
 from sendings.wizard import views as wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # One-click unsubscribe (public: the signed token is the credential; the view answers
+    # 400 to anything it did not sign)
+    path("u/<str:token>/", unsubscribe_views.unsubscribe, name="unsubscribe"),
     path("subaccounts/<id:subaccount_id>/sendings/", views.sending_list, name="sending_list"),
     path("sendings/<identifier:identifier>/", views.sending_detail, name="sending_detail"),
     path("sendings/<identifier:identifier>/row/", views.sending_row, name="sending_row"),
@@ -89,5 +93,10 @@ urlpatterns = [
         "contacts/<id:contact_id>/unsubscribe/",
         contacts_views.contact_unsubscribe,
         name="contact_unsubscribe",
+    ),
+    path(
+        "contacts/<id:contact_id>/bounce/clear/",
+        contacts_views.contact_bounce_clear,
+        name="contact_bounce_clear",
     ),
 ]

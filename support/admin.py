@@ -41,6 +41,7 @@ class TicketAgeFilter(admin.SimpleListFilter):
 class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "subject",
+        "kind",
         "sending_name",
         "sending_identifier",
         "account_identifier",
@@ -49,11 +50,12 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "handled_by",
     ]
-    list_filter = ["status", TicketAgeFilter]
+    list_filter = ["status", "kind", TicketAgeFilter]
     list_select_related = ["requested_by", "handled_by"]
     search_fields = ["sending_name", "sending_identifier", "account_identifier"]
     fields = [
         "subject",
+        "kind",
         "sending",
         "account_identifier",
         "sending_name",
@@ -70,7 +72,7 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
     list_per_page = 50
-    actions = ["stop_selected", "decline_selected"]
+    actions = ["stop_selected", "resume_selected", "decline_selected"]
 
     def has_handle_permission(self, request) -> bool:
         """Support staff handle tickets; so may superusers (admins) from here."""
@@ -99,6 +101,20 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             queryset,
             "stopped",
             lambda ticket: services.ticket_stop_sending(ticket=ticket, actor=request.user),
+        )
+
+    @admin.action(
+        description="Resume the paused sending of this ticket",
+        description_plural="Resume the paused sendings of selected tickets",
+        permissions=["handle"],
+        location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
+    )
+    def resume_selected(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "resumed",
+            lambda ticket: services.ticket_resume_sending(ticket=ticket, actor=request.user),
         )
 
     @admin.action(

@@ -17,6 +17,8 @@ def _requester_label(ticket: Ticket) -> str:
 
 def support_request(ticket: Ticket) -> EmailMessage:
     """What customers used to write by hand, with every identifier support needs."""
+    if ticket.is_auto_pause:
+        return _support_pause(ticket)
     sending = ticket.sending
     lines = [
         "A customer asks to stop a sending in progress.",
@@ -42,8 +44,28 @@ def support_request(ticket: Ticket) -> EmailMessage:
     )
 
 
+def _support_pause(ticket: Ticket) -> EmailMessage:
+    """A batch paused itself: support resumes or stops it."""
+    sending = ticket.sending
+    lines = [
+        "The platform paused a sending because too many of its messages failed.",
+        "",
+        f"Account ID: {ticket.account_identifier}",
+        f"Sending name: {ticket.sending_name}",
+        f"Sending ID: {ticket.sending_identifier}",
+        f"Sent so far: {thousands(sending.sent_count)} of {thousands(sending.total_recipients)}",
+        "",
+        ticket.message,
+        "",
+        f"Resume or stop it: {settings.SITE_URL}{reverse('ticket_detail', args=[ticket.pk])}",
+    ]
+    return EmailMessage(subject=ticket.subject, body="\n".join(lines), to=[settings.SUPPORT_EMAIL])
+
+
 def requester_outcome(ticket: Ticket) -> EmailMessage | None:
     """The outcome, in the words the requester also sees on the sending's page."""
+    if ticket.requested_by is None:  # the platform opened it (a pause): nobody to email
+        return None
     to = ticket.requested_by.email
     if not to:
         return None  # the outcome still shows on the sending's row and detail page

@@ -6,20 +6,32 @@ URGENT_CANCEL_SUBJECT = "Urgent Cancel Sending"
 
 
 class Ticket(models.Model):
-    """An "Urgent Cancel Sending" request for a sending in progress."""
+    """Support's work on a sending in progress: a customer's "Urgent Cancel Sending" request,
+    or a batch the platform paused because too many of its messages failed."""
+
+    class Kind(models.TextChoices):
+        URGENT_CANCEL = "urgent_cancel", "Urgent cancellation"
+        AUTO_PAUSE = "auto_pause", "Paused automatically"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         STOPPED = "stopped", "Stopped"
         DECLINED = "declined", "Declined"
         TOO_LATE = "too_late", "Too late"
+        RESUMED = "resumed", "Resumed"
 
     sending = models.ForeignKey(
         "sendings.Sending", on_delete=models.PROTECT, related_name="tickets"
     )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, default=Kind.URGENT_CANCEL, editable=False
     )
+    # Nobody for a ticket the platform opened (an automatic pause).
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # An urgent request's subject is exactly "Urgent Cancel Sending"; a pause's says why
+    # ("Paused automatically: 14% of 600 messages failed").
     subject = models.CharField(max_length=100, default=URGENT_CANCEL_SUBJECT, editable=False)
     # Copied at filing time, as the customer's email would have carried them.
     account_identifier = models.CharField(max_length=20)
@@ -41,14 +53,25 @@ class Ticket(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(subject=URGENT_CANCEL_SUBJECT), name="ticket_subject_exact"
+                condition=Q(kind="auto_pause")
+                | Q(
+                    kind="urgent_cancel", subject=URGENT_CANCEL_SUBJECT, requested_by__isnull=False
+                ),
+                name="ticket_subject_by_kind",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["open", "stopped", "declined", "too_late"]),
+                condition=Q(kind__in=["urgent_cancel", "auto_pause"]), name="ticket_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "stopped", "declined", "too_late", "resumed"]),
                 name="ticket_status_valid",
             ),
+            # One open request and one open pause at most: a customer may ask support to
+            # stop a sending the platform paused, and the other way round.
             models.UniqueConstraint(
-                fields=["sending"], condition=Q(status="open"), name="ticket_one_open_per_sending"
+                fields=["sending", "kind"],
+                condition=Q(status="open"),
+                name="ticket_one_open_per_sending",
             ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="ticket_queue_idx")]
@@ -61,8 +84,14 @@ class Ticket(models.Model):
         return self.status == self.Status.OPEN
 
     @property
+    def is_auto_pause(self) -> bool:
+        return self.kind == self.Kind.AUTO_PAUSE
+
+    @property
     def outcome_for_requester(self) -> str:
         """One sentence the requester reads on the row, the detail page and in the email."""
+        if self.is_auto_pause:
+            return self.pause_outcome
         match self.status:
             case self.Status.OPEN:
                 return "Cancellation requested: support has been asked to stop it."
@@ -73,6 +102,23 @@ class Ticket(models.Model):
                 return f"Cancellation declined: {self.outcome_note}"
             case _:
                 return "Too late to stop: it finished before support could act."
+
+    @property
+    def pause_outcome(self) -> str:
+        match self.status:
+            case self.Status.OPEN:
+                return "Paused: support is looking at it."
+            case self.Status.RESUMED:
+                return f"{self.outcome_note or 'Resumed by support'}: it is being sent again."
+            case self.Status.STOPPED:
+                return f"Stopped by support after the pause: {self.received_phrase}."
+            case _:
+                return "The sending finished."
+
+    @property
+    def reason(self) -> str:
+        """Why the platform paused it, for the marketer: "14% of 600 messages failed"."""
+        return self.subject.removeprefix("Paused automatically: ") if self.is_auto_pause else ""
 
     @property
     def received_phrase(self) -> str:

@@ -33,6 +33,8 @@ def ticket_annotations() -> dict:
         "ticket_status": Subquery(latest.values("status")[:1]),
         "ticket_received": Subquery(latest.values("received_at_stop")[:1]),
         "ticket_note": Subquery(latest.values("outcome_note")[:1]),
+        "ticket_kind": Subquery(latest.values("kind")[:1]),
+        "ticket_subject": Subquery(latest.values("subject")[:1]),
     }
 
 

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from batches.dispatch import batch_resume_and_deliver
+from batches.models import Batch
 from batches.services import inflight_count
 from sendings.exceptions import DomainError
 from sendings.models import Sending, SendingEvent, SendingStatus
@@ -28,10 +30,10 @@ TICKET_REQUEST = "support.ticket_request"
 TICKET_OUTCOME = "support.ticket_outcome"
 
 
-def _open_ticket(sending: Sending) -> Ticket | None:
+def _open_ticket(sending: Sending, kind: str = Ticket.Kind.URGENT_CANCEL) -> Ticket | None:
     return (
         Ticket.objects.select_for_update()
-        .filter(sending=sending, status=Ticket.Status.OPEN)
+        .filter(sending=sending, kind=kind, status=Ticket.Status.OPEN)
         .first()
     )
 
@@ -141,6 +143,10 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
             return Changed(ticket, changed=False)
         if not ticket.is_open:
             raise _refuse_closed(ticket)
+        if ticket.is_auto_pause:
+            raise DomainError(
+                "A paused sending waits for support: resume it or stop it.", code="paused"
+            )
         ticket.status = Ticket.Status.DECLINED
         ticket.handled_by, ticket.handled_at = actor, timezone.now()
         ticket.outcome_note = reason
@@ -163,10 +169,15 @@ def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
 
     Sent: support was too late. Canceled by anyone (a stop from the admin, the marketer
     canceling the batches left between two batches): the request is fulfilled, so stopped.
+    An open pause ticket is closed the same way (a stop of the urgent request ends it).
     """
-    ticket = _open_ticket(sending)
-    if ticket is None:
-        return
+    for kind in Ticket.Kind.values:
+        ticket = _open_ticket(sending, kind)
+        if ticket is not None:
+            _ticket_close_on_finish(ticket, sending=sending, actor=actor, now=now)
+
+
+def _ticket_close_on_finish(ticket: Ticket, *, sending: Sending, actor, now: datetime) -> None:
     if sending.status == SendingStatus.SENT:
         ticket.status = Ticket.Status.TOO_LATE
         ticket.outcome_note = "The sending finished before support could stop it."
@@ -183,6 +194,68 @@ def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
         update_fields=["status", "outcome_note", "handled_by", "handled_at", "received_at_stop"]
     )
     notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
+
+
+def ticket_open_on_pause(
+    *, sending: Sending, batch: Batch, reason: str, answers: list[tuple[str, int]], now: datetime
+) -> Ticket:
+    """Open a ticket for support when the platform paused a batch; support is emailed.
+
+    Registered with `sendings.transitions.on_batch_paused` at start-up (SupportConfig): it
+    runs in the transaction that paused the batch, with the sending and batch locked. The
+    subject says why ("Paused automatically: 14% of 600 messages failed"); the message lists
+    the top server answers. A pause ticket already open is kept (and returned).
+    """
+    existing = _open_ticket(sending, Ticket.Kind.AUTO_PAUSE)
+    if existing is not None:
+        return existing
+    lines = [f"Batch {batch.number} paused: {reason}.", "", "Top server answers:"]
+    lines += [f"- {answer or '(no answer)'} ({count:,} contacts)" for answer, count in answers]
+    ticket = Ticket.objects.create(
+        sending=sending,
+        kind=Ticket.Kind.AUTO_PAUSE,
+        requested_by=None,
+        subject=f"Paused automatically: {reason}"[:100],
+        account_identifier=sending.subaccount.account.identifier,
+        sending_name=sending.name,
+        sending_identifier=sending.identifier,
+        message="\n".join(lines),
+    )
+    notification_owe(kind=TICKET_REQUEST, object_id=ticket.pk)
+    return ticket
+
+
+def ticket_resume_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
+    """Resume the paused batch of a pause ticket: workers go back on it, the failure rate is
+    measured afresh from here. The ticket closes as resumed.
+
+    Resuming a resumed ticket is a no-op (`changed` False); a ticket that is not a pause, or
+    is closed otherwise (stopped: the sending was stopped meanwhile), is refused. Locks the
+    sending, its batches, then the ticket.
+    """
+    with transaction.atomic():
+        sending, ticket = _lock(ticket)
+        if ticket.status == Ticket.Status.RESUMED:
+            return Changed(ticket, changed=False)
+        if not ticket.is_auto_pause:
+            raise DomainError(
+                "Only a sending the platform paused can be resumed.", code="not_paused"
+            )
+        if not ticket.is_open:
+            raise _refuse_closed(ticket)
+        paused = Batch.objects.filter(sending=sending, status=Batch.Status.PAUSED).first()
+        if paused is None:
+            raise DomainError(f"“{sending.name}” is not paused any more.", code="not_paused")
+        now = timezone.now()
+        ticket.status = Ticket.Status.RESUMED
+        ticket.handled_by, ticket.handled_at = actor, now
+        ticket.outcome_note = f"Resumed by {actor.get_username()}"
+        ticket.received_at_stop = sending.sent_count
+        ticket.save(
+            update_fields=["status", "handled_by", "handled_at", "outcome_note", "received_at_stop"]
+        )
+        batch_resume_and_deliver(batch_id=paused.pk, actor=actor)
+    return Changed(ticket, changed=True)
 
 
 @dataclass(frozen=True)

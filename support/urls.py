@@ -12,5 +12,6 @@ urlpatterns = [
     path("support/tickets/", views.ticket_queue, name="ticket_queue"),
     path("support/tickets/<id:ticket_id>/", views.ticket_detail, name="ticket_detail"),
     path("support/tickets/<id:ticket_id>/stop/", views.ticket_stop, name="ticket_stop"),
+    path("support/tickets/<id:ticket_id>/resume/", views.ticket_resume, name="ticket_resume"),
     path("support/tickets/<id:ticket_id>/decline/", views.ticket_decline, name="ticket_decline"),
 ]

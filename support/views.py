@@ -163,6 +163,23 @@ def ticket_stop(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @support_required
 @require_POST
+def ticket_resume(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    ticket = selectors.ticket_get(ticket_id=ticket_id)
+    try:
+        result = services.ticket_resume_sending(ticket=ticket, actor=request.user)
+    except DomainError as error:
+        outcome = Outcome.refusal(error)
+    else:
+        outcome = Outcome.success(
+            f"“{ticket.sending_name}” is being sent again; failures are measured afresh."
+            if result.changed
+            else f"“{ticket.sending_name}” was already resumed."
+        )
+    return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))
+
+
+@support_required
+@require_POST
 def ticket_decline(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = selectors.ticket_get(ticket_id=ticket_id)
     form = DeclineForm(request.POST)

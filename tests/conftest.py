@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
 
+from batches import pausing, unsubscribing
 from batches import services as batch_services
 from config.celery import app as celery_app
 from sendings import followups
@@ -29,10 +30,13 @@ SERVICES = {
         "recipients_release",
         "recipients_release_stale",
     ],
+    pausing: ["batch_resume"],
+    unsubscribing: ["recipients_cancel_unsubscribed"],
     support_services: [
         "ticket_file",
         "ticket_stop_sending",
         "ticket_decline",
+        "ticket_resume_sending",
         "ticket_outcome_settle",
     ],
 }

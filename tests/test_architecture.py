@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, int]] = [
     ("sendings.results", 0),
     ("sendings.identifiers", 0),
     ("sendings.formatting", 0),
+    ("sendings.unsubscribe.tokens", 0),
+    ("sendings.unsubscribe.selectors", 2),
     ("batches.views", 4),
     ("batches.urls", 4),
     ("batches.admin", 4),

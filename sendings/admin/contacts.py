@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from sendings.admin.helpers import SubaccountListFilter
+from sendings.contacts import services as contact_services
 from sendings.models import (
     Contact,
     ContactList,
@@ -33,19 +34,33 @@ class ContactAdminForm(forms.ModelForm):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     form = ContactAdminForm
-    list_display = ["email", "name", "subaccount", "unsubscribed"]
-    list_filter = ["unsubscribed", ("subaccount", SubaccountListFilter)]
+    list_display = ["email", "name", "subaccount", "unsubscribed", "bounced_at"]
+    list_filter = ["unsubscribed", "bounced_at", ("subaccount", SubaccountListFilter)]
     list_select_related = ["subaccount__account"]
     search_fields = ["email", "name"]
     autocomplete_fields = ["subaccount"]
-    fields = ["subaccount", "email", "name", "unsubscribed", "unsubscribed_at", "created_at"]
-    readonly_fields = ["unsubscribed_at", "created_at"]
+    fields = [
+        "subaccount",
+        "email",
+        "name",
+        "unsubscribed",
+        "unsubscribed_at",
+        "bounced_at",
+        "bounce_reason",
+        "created_at",
+    ]
+    readonly_fields = ["unsubscribed_at", "bounced_at", "bounce_reason", "created_at"]
     show_full_result_count = False
 
     def save_model(self, request, obj, form, change):
         if "unsubscribed" in form.changed_data:
             obj.unsubscribed_at = timezone.now() if obj.unsubscribed else None
         super().save_model(request, obj, form, change)
+        if obj.unsubscribed and "unsubscribed" in form.changed_data:
+            # Takes effect at once, as everywhere: waiting messages to them are canceled.
+            contact_services.contact_unsubscribe(
+                contact=obj, actor=request.user, how="(in the admin)"
+            )
 
 
 @admin.register(ContactList)

@@ -14,6 +14,11 @@ class Contact(models.Model):
     name = models.CharField(max_length=200, blank=True)
     unsubscribed = models.BooleanField(default=False)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # A permanent SMTP rejection (5xx for the address): later sendings leave the contact out
+    # until a marketer clears it. The server's answer, as it said it.
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    # A database default too: CSV imports and the load generator insert contacts in raw SQL.
+    bounce_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -34,6 +39,10 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def is_bounced(self) -> bool:
+        return self.bounced_at is not None
 
 
 class ContactList(models.Model):

@@ -66,9 +66,8 @@ def contacts_search(
         contacts = contacts.filter(listmembership__contact_list=contact_list)
     if q:
         contacts = contacts.filter(Q(email__icontains=q) | Q(name__icontains=q))
-    return contacts.only("id", "subaccount_id", "email", "name", "unsubscribed").order_by(
-        "email", "id"
-    )
+    fields = ("id", "subaccount_id", "email", "name", "unsubscribed", "bounced_at", "bounce_reason")
+    return contacts.only(*fields).order_by("email", "id")
 
 
 def contact_imports_recent(*, contact_list: ContactList, limit: int = 5) -> list[ContactImport]:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from batches.unsubscribing import recipients_cancel_unsubscribed
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_parse
 from sendings.exceptions import DomainError
 from sendings.models import Contact, ContactImport, ContactList, Subaccount
@@ -67,16 +68,31 @@ def contact_list_rename(*, contact_list: ContactList, name: str) -> ContactList:
     return contact_list
 
 
-def contact_unsubscribe(*, contact: Contact) -> Changed[Contact]:
-    """Mark the contact unsubscribed: future sendings leave them out.
+def contact_unsubscribe(*, contact: Contact, actor=None, how: str = "") -> Changed[Contact]:
+    """Mark the contact unsubscribed, with effect at once: future sendings leave them out, and
+    so do the batches already scheduled or sending (`recipients_cancel_unsubscribed`).
 
     Idempotent: a second call changes nothing (`changed` False) and `unsubscribed_at` keeps
     the first time (one conditional UPDATE, so two clicks at once cannot both stamp it).
+    The contact row is written and committed before any sending is locked, so this never
+    holds a contact while waiting for a sending (delivery records lock in the other order).
+    `canceled` says how many pending messages to them were canceled.
     """
     changed = Contact.objects.filter(pk=contact.pk, unsubscribed=False).update(
         unsubscribed=True, unsubscribed_at=timezone.now()
     )
     contact.refresh_from_db(fields=["unsubscribed", "unsubscribed_at"])
+    canceled = recipients_cancel_unsubscribed(contact_id=contact.pk, actor=actor, how=how)
+    return Changed(contact, bool(changed), canceled)
+
+
+def contact_bounce_clear(*, contact: Contact) -> Changed[Contact]:
+    """Clear a contact's bounce, so later sendings include it again (a marketer's call: the
+    address was fixed). Unlike an unsubscribe, which only the contact can undo. Idempotent."""
+    changed = Contact.objects.filter(pk=contact.pk, bounced_at__isnull=False).update(
+        bounced_at=None, bounce_reason=""
+    )
+    contact.refresh_from_db(fields=["bounced_at", "bounce_reason"])
     return Changed(contact, bool(changed))
 
 

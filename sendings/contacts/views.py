@@ -184,13 +184,38 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Unsubscribe a contact; doing it twice says so and changes nothing."""
     contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
     require_marketer(membership)
-    result = contact_services.contact_unsubscribe(contact=contact)
+    result = contact_services.contact_unsubscribe(
+        contact=contact, actor=request.user, how="(by a marketer)"
+    )
     contact = result.obj
     text = (
         f"{contact.email} is unsubscribed: no future sending will reach them."
         if result.changed
         else f"{contact.email} was already unsubscribed."
     )
+    if result.canceled:
+        text += f" {result.canceled} waiting message(s) to them were canceled."
+    return _contact_row_response(request, contact, membership, text)
+
+
+@login_required
+@require_POST
+def contact_bounce_clear(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """Clear a contact's bounce (the address was fixed on the other side); repeats say so."""
+    contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
+    require_marketer(membership)
+    result = contact_services.contact_bounce_clear(contact=contact)
+    contact = result.obj
+    text = (
+        f"{contact.email} is no longer marked bounced: the next sendings will include it."
+        if result.changed
+        else f"{contact.email} was not marked bounced."
+    )
+    return _contact_row_response(request, contact, membership, text)
+
+
+def _contact_row_response(request, contact, membership, text: str) -> HttpResponse:
+    """The fresh row and the message (htmx), else a redirect back with the message."""
     if request.htmx:
         context = {
             "contact": contact,

@@ -59,6 +59,8 @@ def _key(sending: Sending, context: dict) -> str:
         getattr(sending, "ticket_status", None),
         getattr(sending, "ticket_received", None),
         getattr(sending, "ticket_note", None),
+        getattr(sending, "ticket_kind", None),
+        getattr(sending, "ticket_subject", None),
         context["can_act"],
         timezone.get_current_timezone_name(),
     )

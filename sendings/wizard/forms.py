@@ -129,6 +129,6 @@ class SendingContactsForm(WizardStepForm):
                 self.add_error(
                     "lists",
                     "Nobody to send to: these lists are empty or every contact in them has "
-                    "unsubscribed. Choose other lists.",
+                    "unsubscribed or bounced. Choose other lists.",
                 )
         return cleaned

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 class SampleAddressee:
     email: str
     name: str
+    contact_id: int | None = None
 
 
 def _draft_fields_check(fields: Mapping[str, object]) -> None:
@@ -205,14 +206,17 @@ def sending_send_test(*, sending: Sending, addresses: Sequence[str]) -> int:
     addresses = _test_addresses(addresses)
     if not (sending.html_body.strip() or sending.text_body.strip()):
         raise DomainError("There is no message to test yet: write it first.", code="no_body")
-    names = dict(
-        Contact.objects.filter(subaccount_id=sending.subaccount_id, email__in=addresses)
-        .values_list("email", "name")
-    )  # fmt: skip
+    contacts = {
+        email: (pk, name)
+        for email, pk, name in Contact.objects.filter(
+            subaccount_id=sending.subaccount_id, email__in=addresses
+        ).values_list("email", "pk", "name")
+    }
     content = Content.of(sending)
     messages = []
     for address in addresses:
-        addressee = SampleAddressee(email=address, name=names.get(address, address.split("@")[0]))
+        contact_id, name = contacts.get(address, (None, address.split("@")[0]))
+        addressee = SampleAddressee(email=address, name=name, contact_id=contact_id)
         message = message_build(content, addressee)
         message.subject = TEST_SUBJECT_PREFIX + message.subject
         messages.append(message)

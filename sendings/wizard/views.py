@@ -40,7 +40,12 @@ from sendings.wizard.forms import (
 )
 from sendings.wizard.html_text import html_to_text
 from sendings.wizard.schedule import SendingScheduleForm
-from sendings.wizard.selectors import audience_count, draft_audience_count, fixed_audience_count
+from sendings.wizard.selectors import (
+    audience_bounced_count,
+    audience_count,
+    draft_audience_count,
+    fixed_audience_count,
+)
 
 TEMPLATES = "sendings/wizard/"
 # More ticked lists than any subaccount has are not worth counting.
@@ -338,7 +343,8 @@ def wizard_contacts(request: HttpRequest, sending: Sending, membership: Membersh
         chosen = list(sending.lists.filter(subaccount=subaccount).values_list("pk", flat=True))
         form = SendingContactsForm(initial={"lists": chosen}, subaccount=subaccount)
     audience = audience_count(subaccount_id=subaccount.pk, list_ids=chosen)
-    context = {"form": form, "audience": audience, "chosen": len(chosen)}
+    bounced = audience_bounced_count(subaccount_id=subaccount.pk, list_ids=chosen)
+    context = {"form": form, "audience": audience, "bounced": bounced, "chosen": len(chosen)}
     return _page(request, CONTACTS, membership, sending, context)
 
 
@@ -349,7 +355,8 @@ def wizard_audience(request: HttpRequest, identifier: str) -> HttpResponse:
     sending, membership = _editable(request, identifier)
     chosen = _list_ids(request.GET)
     audience = audience_count(subaccount_id=membership.subaccount_id, list_ids=chosen)
-    context = {"audience": audience, "chosen": len(chosen)}
+    bounced = audience_bounced_count(subaccount_id=membership.subaccount_id, list_ids=chosen)
+    context = {"audience": audience, "bounced": bounced, "chosen": len(chosen)}
     template = f"{TEMPLATES}contacts.html#audience"
     return _page(request, CONTACTS, membership, sending, context, template=template)
 

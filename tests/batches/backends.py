@@ -8,13 +8,16 @@ from batches.models import Batch
 
 
 class RejectingBackend(EmailBackend):
-    """Refuses every address starting with "bounce" (as a server would, with 550)."""
+    """Refuses every address starting with "bounce" for good (550, as a server would for an
+    address that does not exist), and those starting with "busy" for now (450)."""
 
     def send_messages(self, messages):
         for message in messages:
             address = message.to[0]
             if "bounce" in address:
                 raise smtplib.SMTPRecipientsRefused({address: (550, b"5.1.1 Mailbox unavailable")})
+            if "busy" in address:
+                raise smtplib.SMTPRecipientsRefused({address: (450, b"4.2.1 Mailbox busy")})
         return super().send_messages(messages)
 
 

@@ -73,8 +73,11 @@ def test_each_recipient_gets_one_personalized_message(subaccount):
     ana = next(m for m in mail.outbox if "Ana" in m.to[0])
     assert ana.body == "Hello Ana <Admin>"
     assert ana.alternatives[0].content == "<p>Hello Ana &lt;Admin&gt;</p>"
-    assert ana.extra_headers["List-Unsubscribe"].startswith("<mailto:news@acme.example?subject=")
-    assert sending.identifier in ana.extra_headers["List-Unsubscribe"]
+    one_click, mailto = ana.extra_headers["List-Unsubscribe"].split(", ")
+    assert one_click.startswith("<http") and "/u/" in one_click and one_click.endswith("/>")
+    assert mailto.startswith("<mailto:news@acme.example?subject=")
+    assert sending.identifier in mailto
+    assert ana.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert ana.from_email == "Acme <news@acme.example>"
     batch.refresh_from_db()
     sending.refresh_from_db()
@@ -158,22 +161,25 @@ def test_a_stop_lets_no_further_message_through(subaccount, support_user, settin
     assert sorted(set(statuses)) == ["canceled", "sent"]
 
 
-def test_rejected_recipients_are_retried_then_failed_with_the_error(subaccount, settings):
+def test_temporarily_refused_recipients_are_retried_then_failed_with_the_error(
+    subaccount, settings
+):
     settings.EMAIL_MAX_ATTEMPTS = 3
     settings.EMAIL_RETRY_BACKOFF_SECONDS = 0
     use_backend(settings, "tests.batches.backends.RejectingBackend")
     sending = due_now(subaccount, contacts=4)
     Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
-        email="bounce@example.org"
+        email="busy@example.org"
     )
     batch = started(sending)
 
     report = delivery.batch_deliver(batch_id=batch.pk, budget_seconds=30)
 
     assert report.progress is delivery.Progress.FINISHED
-    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
-    assert (bounced.status, bounced.attempts) == ("failed", 3)
-    assert bounced.last_error == "550 5.1.1 Mailbox unavailable"
+    busy = Recipient.objects.get(sending=sending, email="busy@example.org")
+    assert (busy.status, busy.attempts) == ("failed", 3)
+    assert busy.last_error == "450 4.2.1 Mailbox busy"
+    assert not Contact.objects.filter(bounced_at__isnull=False).exists()  # not a bounce
     assert len(mail.outbox) == 3
     batch.refresh_from_db()
     assert (batch.status, batch.sent_count, batch.failed_count) == ("sent", 3, 1)
@@ -184,7 +190,7 @@ def test_a_rejection_waits_for_its_backoff(subaccount, settings):
     use_backend(settings, "tests.batches.backends.RejectingBackend")
     sending = due_now(subaccount, contacts=2)
     Recipient.objects.filter(sending=sending, email__endswith="-1@example.org").update(
-        email="bounce@example.org"
+        email="busy@example.org"
     )
     batch = started(sending)
     before = timezone.now()
@@ -193,8 +199,8 @@ def test_a_rejection_waits_for_its_backoff(subaccount, settings):
 
     assert report.progress is delivery.Progress.WAITING
     assert before + timedelta(seconds=59) < report.retry_at < before + timedelta(seconds=70)
-    bounced = Recipient.objects.get(sending=sending, email="bounce@example.org")
-    assert (bounced.status, bounced.attempts, bounced.claimed_at) == ("pending", 1, None)
+    busy = Recipient.objects.get(sending=sending, email="busy@example.org")
+    assert (busy.status, busy.attempts, busy.claimed_at) == ("pending", 1, None)
     assert Batch.objects.get(pk=batch.pk).status == "sending"
 
 

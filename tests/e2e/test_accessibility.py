@@ -13,7 +13,10 @@ from batches import services as batch_services
 from sendings import followups
 from sendings import services as sending_services
 from sendings.contacts import services as contact_services
+from sendings.models import Contact
+from sendings.unsubscribe.tokens import unsubscribe_token
 from support import services as support_services
+from support.models import Ticket
 from tests.factories import SendingFactory, contact_list_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,3 +115,44 @@ def test_support_pages_have_no_axe_violations(
 def test_the_login_page_has_no_axe_violations(page, live_server):
     page.goto(live_server.url + reverse("login"))
     assert violations(page) == []
+
+
+def test_the_unsubscribe_page_has_no_axe_violations(page, live_server, subaccount, make_sending):
+    sending = make_sending("Campaign scheduled")
+    contact = Contact.objects.filter(subaccount=subaccount).first()
+    token = unsubscribe_token(sending_id=sending.pk, contact_id=contact.pk)
+    found = {}
+    for url in [f"/u/{token}/", "/u/not-a-token/"]:
+        page.goto(live_server.url + url)
+        if problems := violations(page):
+            found[url] = problems
+    assert found == {}
+
+
+def test_paused_pages_have_no_axe_violations(
+    marketer_page, new_context, log_in, live_server, support_user, make_sending, settings
+):
+    settings.AUTO_PAUSE_MIN_ATTEMPTS = 2
+    sending = make_sending("Campaign paused", "sending", contacts=6)
+    batch = sending.batches.get(number=1)
+    ids = list(batch.recipients.filter(status="pending").values_list("id", flat=True))
+    batch_services.recipients_record_results(
+        batch_id=batch.pk, sent=[], bounced={pk: "550 5.1.1 No such user" for pk in ids[:2]}
+    )
+    ticket = Ticket.objects.get(sending=sending, kind="auto_pause")
+    found = {}
+    for url in [
+        reverse("sending_list", args=[sending.subaccount_id]),
+        reverse("sending_detail", args=[sending.identifier]),
+    ]:
+        marketer_page.goto(live_server.url + url)
+        if problems := violations(marketer_page):
+            found[url] = problems
+    context = new_context()
+    log_in(context, support_user)
+    desk = context.new_page()
+    for url in [reverse("ticket_queue"), reverse("ticket_detail", args=[ticket.pk])]:
+        desk.goto(live_server.url + url)
+        if problems := violations(desk):
+            found[url] = problems
+    assert found == {}

@@ -95,3 +95,66 @@ def test_a_small_sending_says_up_front_it_cannot_be_stopped(
     screenshot(page)
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
+
+
+def pause(sending, *, sent: int, bounced: int) -> None:
+    """Record failures past the threshold, as a worker would, so the batch pauses itself."""
+    batch = sending.batches.get(number=1)
+    ids = list(
+        batch.recipients.filter(status="pending").order_by("id").values_list("id", flat=True)
+    )
+    batch_services.recipients_record_results(
+        batch_id=batch.pk,
+        sent=ids[:sent],
+        bounced={pk: "550 5.1.1 Mailbox unavailable" for pk in ids[sent : sent + bounced]},
+    )
+
+
+def test_a_paused_row_says_why_and_support_resumes_it_from_the_queue(
+    marketer_page,
+    list_url,
+    make_sending,
+    new_context,
+    log_in,
+    support_user,
+    live_server,
+    settings,
+    screenshot,
+):
+    settings.AUTO_PAUSE_MIN_ATTEMPTS = 20
+    sending = make_sending("Autumn news", "sending", contacts=40)
+    pause(sending, sent=14, bounced=6)
+    page = marketer_page
+    page.goto(list_url)
+
+    # The marketer: Paused, why, and no Cancel.
+    row = sending_row(page, "Autumn news")
+    expect(status_badge(row)).to_have_text("Paused")
+    expect(row).to_contain_text("Paused: support is looking at it")
+    expect(row).to_contain_text("30% of 20 messages failed")
+    menu = open_actions_menu(page, "Autumn news")
+    expect(menu.get_by_role("button", name="Cancel")).to_have_count(0)
+    expect(menu.get_by_role("button", name="Request urgent cancellation")).to_have_count(0)
+    expect(menu).to_contain_text("support will resume or stop it")
+    screenshot(page, "-1-paused-row")
+
+    # Support: the pause is in the queue; open it, resume.
+    support = new_context()
+    log_in(support, support_user)
+    desk = support.new_page()
+    desk.goto(live_server.url + reverse("ticket_queue"))
+    queue = desk.get_by_role("table", name="Open")
+    expect(queue).to_contain_text("Paused automatically: 30% of 20 messages failed")
+    expect(queue).to_contain_text("by the platform")
+    screenshot(desk, "-2-queue")
+    desk.get_by_role("link", name="Open pause of Autumn news").click()
+    expect(desk.get_by_text("550 5.1.1 Mailbox unavailable (6 contacts)")).to_be_visible()
+    desk.get_by_role("button", name="Resume sending").click()
+    expect(desk.get_by_role("status")).to_contain_text("is being sent again")
+    screenshot(desk, "-3-resumed")
+
+    # The marketer: Sending again.
+    page.reload()
+    row = sending_row(page, "Autumn news")
+    expect(status_badge(row)).to_have_text("Sending")
+    expect(row).to_contain_text("Resumed by support after a pause")

@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-STATUSES = re.compile(r"^\s*(Draft|Scheduled|Sending|Sent|Canceled)\s*$")
+STATUSES = re.compile(r"^\s*(Draft|Scheduled|Sending|Paused|Sent|Canceled)\s*$")
 CONFIRM_CANCEL = "Yes, cancel sending"
 
 

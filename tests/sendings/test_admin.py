@@ -448,7 +448,7 @@ def test_bulk_delete_is_not_offered(admin_client, world):
         Batch: ["cancel_selected_batches"],
         Recipient: [],
         SendingEvent: [],
-        Ticket: ["stop_selected", "decline_selected"],
+        Ticket: ["stop_selected", "resume_selected", "decline_selected"],
     }
     for model, actions in expected.items():
         response = admin_client.get(_url(model, "changelist"))

@@ -2,7 +2,7 @@ import pytest
 
 from sendings.models import Sending
 
-S, G, T, C = "scheduled", "sending", "sent", "canceled"
+S, G, T, C, P = "scheduled", "sending", "sent", "canceled", "paused"
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,10 @@ S, G, T, C = "scheduled", "sending", "sent", "canceled"
         ([G], "sending"),
         ([T, G, S], "sending"),
         ([C, G], "sending"),
+        ([P], "paused"),
+        ([T, P, S], "paused"),
+        ([C, P], "paused"),
+        ([P, G], "sending"),
         ([T], "sent"),
         ([T, T, T], "sent"),
         ([C], "canceled"),
