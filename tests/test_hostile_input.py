@@ -32,6 +32,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from sendings.models import Contact, ContactImport
+from sendings.unsubscribe.tokens import unsubscribe_token
 from support import services as support_services
 from tests.factories import (
     MembershipFactory,
@@ -193,6 +194,10 @@ def world(django_db_setup, django_db_blocker):
                 "contact_id": contact.pk,
                 "ticket_id": ticket.pk,
                 "number": 2,  # still scheduled
+                # The one-click link of a contact who received the sending in progress.
+                "token": unsubscribe_token(
+                    sending_id=sendings["sending"].pk, contact_id=contact.pk
+                ),
             },
             "list_id": big_list.pk,
         }

@@ -140,7 +140,7 @@ def test_a_test_send_carries_the_one_click_link_too(subaccount, marketer):
     contact = ContactFactory(subaccount=subaccount, email="ana@example.org")
 
     wizard_services.sending_send_test(
-        sending=sending, addresses=["ana@example.org", "boss@example.org"], actor=marketer
+        sending=sending, addresses=["ana@example.org", "boss@example.org"]
     )
 
     links = {m.to[0]: m.extra_headers["List-Unsubscribe"] for m in mail.outbox}
