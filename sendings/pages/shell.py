@@ -21,7 +21,6 @@ from sendings import selectors
 from sendings.exceptions import DomainError
 from sendings.models import Membership, Sending, Subaccount
 from sendings.tenancy.selectors import subaccounts_for_user
-from support.selectors import is_support
 
 LIST_TEMPLATE = "sendings/sending_list.html"
 # The event the list listens to (status tabs refresh their counts) after any action.
@@ -29,14 +28,14 @@ SENDING_CHANGED = "sendingChanged"
 
 
 def shell_context(request: HttpRequest, subaccount: Subaccount | None) -> dict:
-    """What base.html needs around a page: the switcher, the account name, the support link."""
+    """What base.html needs around a page: the switcher and the account name (the support
+    link asks `in_support` itself)."""
     return {
         "subaccount": subaccount,
         "subaccounts": list(
             subaccounts_for_user(user=request.user).order_by("account__name", "name")
         ),
         "nav": "sendings",
-        "is_support": is_support(request.user),
     }
 
 
