@@ -22,6 +22,15 @@ def deliver(sending, count: int) -> None:
     batch_services.recipients_record_results(batch_id=batch.pk, sent=ids)
 
 
+def open_support_queue(new_context, log_in, support_user, live_server):
+    """Support in a browser of its own, on the queue: its page and the "Open" table."""
+    support = new_context()
+    log_in(support, support_user)
+    desk = support.new_page()
+    desk.goto(live_server.url + reverse("ticket_queue"))
+    return desk, desk.get_by_role("table", name="Open")
+
+
 def test_marketer_files_support_stops_marketer_sees_canceled_with_the_received_count(
     marketer_page,
     list_url,
@@ -56,11 +65,7 @@ def test_marketer_files_support_stops_marketer_sees_canceled_with_the_received_c
     screenshot(page, "-2-requested")
 
     # Support: the queue, the ticket, the stop.
-    support = new_context()
-    log_in(support, support_user)
-    desk = support.new_page()
-    desk.goto(live_server.url + reverse("ticket_queue"))
-    queue = desk.get_by_role("table", name="Open")
+    desk, queue = open_support_queue(new_context, log_in, support_user, live_server)
     expect(queue).to_contain_text("Spring sale")
     expect(queue).to_contain_text("3 / 40")
     screenshot(desk, "-3-queue")
@@ -139,11 +144,7 @@ def test_a_paused_row_says_why_and_support_resumes_it_from_the_queue(
     screenshot(page, "-1-paused-row")
 
     # Support: the pause is in the queue; open it, resume.
-    support = new_context()
-    log_in(support, support_user)
-    desk = support.new_page()
-    desk.goto(live_server.url + reverse("ticket_queue"))
-    queue = desk.get_by_role("table", name="Open")
+    desk, queue = open_support_queue(new_context, log_in, support_user, live_server)
     expect(queue).to_contain_text("Paused automatically: 30% of 20 messages failed")
     expect(queue).to_contain_text("by the platform")
     screenshot(desk, "-2-queue")
