@@ -48,8 +48,10 @@ from tests.bench.common import (  # noqa: E402  (after the sys.path line above)
     bench_database,
     confirmed_sending,
     load_average,
+    postmaster_pid,
     say,
     timed,
+    tree_cpu_seconds,
     verdict,
     wait_for,
     worker_pool,
@@ -65,47 +67,6 @@ DELIVERY_PROCESSES = 2
 DEFAULT_CONN_MAX_AGE = "600"
 TARGET_P99_MS, TARGET_DELIVERY_SHARE, TARGET_AT = 100.0, 0.8, 50
 SECRET = "bench-load-secret-" + "k" * 50
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- CPU of a process tree, from /proc ----------------------------------------------------------
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU of `root` and every descendant, alive or reaped (a reaped child's time is in its
-    parent's cutime/cstime): what a postmaster and its backends, or gunicorn, have used."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        pid = int(entry.name)
-        stats[pid] = fields
-        children.setdefault(int(fields[1]), []).append(pid)
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        fields = stats.get(pid)
-        if fields is None:
-            continue
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        total += utime + stime + cutime + cstime
-        stack.extend(children.get(pid, []))
-    return total / CLOCK_TICKS
-
-
-def postmaster_pid() -> int | None:
-    """The test cluster's postmaster (scripts/with-test-services says where its data is)."""
-    data = os.environ.get("TEST_PGDATA")
-    try:
-        return int((Path(data) / "postmaster.pid").read_text().split()[0]) if data else None
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 # --- The processes: sink, gunicorn ------------------------------------------------------------
