@@ -233,6 +233,41 @@ def client_loop(port, cookie, pages, stop_at, tally, first_at) -> None:
         next_at = max(next_at + POLL_SECONDS, time.monotonic() - POLL_SECONDS)
 
 
+def fetch(port: int, cookie: str, page: Page) -> tuple[int, float]:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", page.path, headers={"Cookie": cookie, **page.headers})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status, time.perf_counter() - started
+
+
+def page_costs(web: "Gunicorn", cookie: str, pages: list[Page], rounds: int = 30) -> list[dict]:
+    """Each page alone, one request at a time: median ms, and the CPU that gunicorn and
+    PostgreSQL spent on it (delivery goes on meanwhile: PostgreSQL's share is an upper bound)."""
+    postmaster = postmaster_pid()
+    costs = []
+    for page in pages:
+        fetch(web.port, cookie, page)  # warm: templates compiled, connection open
+        web_before = tree_cpu_seconds(web.process.pid)
+        pg_before = tree_cpu_seconds(postmaster) if postmaster else None
+        times, statuses = [], set()
+        for _ in range(rounds):
+            status, seconds = fetch(web.port, cookie, page)
+            statuses.add(status)
+            times.append(seconds * 1000)
+        web_cpu = (tree_cpu_seconds(web.process.pid) - web_before) / rounds * 1000
+        pg_cpu = (tree_cpu_seconds(postmaster) - pg_before) / rounds * 1000 if postmaster else None
+        costs.append({"path": page.path, "ms": statistics.median(times), "web_cpu_ms": web_cpu,
+                      "pg_cpu_ms": pg_cpu, "statuses": statuses})  # fmt: skip
+        pg = "n/a" if pg_cpu is None else f"{pg_cpu:.1f}"
+        say(f"  {page_name(page.path)}: median {statistics.median(times):.1f} ms, gunicorn "
+            f"CPU {web_cpu:.1f} ms, PostgreSQL CPU {pg} ms a request "
+            f"(HTTP {sorted(statuses)})")  # fmt: skip
+    return costs
+
+
 def sessions(user, count: int) -> list[str]:
     """`count` signed-in sessions of `user`, as a login would leave them (one per browser)."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -385,6 +420,7 @@ def main() -> None:
         pages = browser_pages(subaccount.pk, sending.identifier)
         sink = Sink()
         results: dict[str, list[dict]] = {}
+        singles: dict[str, list[dict]] = {}
         idle: list[float] = []
         try:
             with worker_pool(database=database, email_port=sink.port, count=1,
@@ -398,6 +434,8 @@ def main() -> None:
                 for label, conn_max_age, nice in runs:
                     web = Gunicorn(database, conn_max_age=conn_max_age, nice=nice)
                     try:
+                        say(f"{label}: each page alone, 30 requests one at a time...")
+                        singles[label] = page_costs(web, cookies[0], pages)
                         results[label] = []
                         for clients in CLIENTS:
                             say(f"{label}: {clients} clients, {SECONDS:.0f} s...")
@@ -415,11 +453,24 @@ def main() -> None:
                 status = Batch.objects.values_list("status", flat=True).get(pk=batch.pk)
         finally:
             sink.stop()
-        report(results, idle, status)
+        report(results, singles, idle, status)
 
 
-def report(results: dict[str, list[dict]], idle: list[float], status: str) -> None:
+def page_name(path: str) -> str:
+    return {"row": "row", "batches": "batches dialog"}.get(path.rstrip("/").split("/")[-1], "list")
+
+
+def report(results, singles, idle: list[float], status: str) -> None:
     base = statistics.mean(idle)
+    say()
+    say("Each page alone (median ms; CPU ms a request in gunicorn and in PostgreSQL):")
+    for label, costs in singles.items():
+        cells = "; ".join(
+            f"{page_name(c['path'])} {c['ms']:.0f} ms, {c['web_cpu_ms']:.1f} + "
+            + ("n/a" if c["pg_cpu_ms"] is None else f"{c['pg_cpu_ms']:.1f}")
+            for c in costs
+        )
+        say(f"  {label}: {cells}")
     say()
     say(f"Results: gunicorn {GUNICORN_WORKERS} sync workers, {DELIVERY_PROCESSES} delivery "
         f"processes, a {RECIPIENTS:,}-recipient sending ({status} at the end), clients polling "
