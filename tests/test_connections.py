@@ -39,9 +39,9 @@ def terminate(pid: int) -> None:
     with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
         wait_for(
-            lambda: not other.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
-            ).fetchone(),
+            lambda: (
+                not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            ),
             timeout=10,
             what="the backend to exit",
         )
