@@ -171,6 +171,8 @@ class Gunicorn:
             self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        if not self.log.read_text(errors="replace").strip():
+            self.log.unlink()  # kept when gunicorn had something to say
 
 
 # --- The clients ------------------------------------------------------------------------------
@@ -426,8 +428,8 @@ def main() -> None:
             with worker_pool(database=database, email_port=sink.port, count=1,
                              queues="dispatch") as pool:  # fmt: skip
                 pool.start(DELIVERY_PROCESSES, beat=False, queues="delivery")
-                wait_for(lambda: sent_so_far(batch.pk) > 5_000, timeout=120, every=0.5,
-                         what="delivery to be under way")  # fmt: skip
+                wait_for(lambda: sent_so_far(batch.pk) > min(5_000, RECIPIENTS // 10), timeout=120,
+                         every=0.5, what="delivery to be under way")  # fmt: skip
                 say(f"Idle delivery (no web load), {SECONDS:.0f} s...")
                 idle.append(delivery_rate(batch.pk, SECONDS))
                 say(f"  {idle[-1]:,.0f} messages/s; {load_average()}")
