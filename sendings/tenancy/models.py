@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from sendings.identifiers import new_account_identifier
 
@@ -59,8 +60,8 @@ class Subaccount(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        MARKETER = "marketer", "Marketer"
-        VIEWER = "viewer", "Viewer"
+        MARKETER = "marketer", pgettext_lazy("role", "Marketer")
+        VIEWER = "viewer", pgettext_lazy("role", "Viewer")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -92,3 +93,22 @@ class Membership(models.Model):
     @property
     def can_act(self) -> bool:
         return self.role == self.Role.MARKETER
+
+
+class UserPreference(models.Model):
+    """What a user chose for themselves: the language of their pages and of the emails they
+    receive (empty: none chosen, so the browser's Accept-Language, else LANGUAGE_CODE)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preference",
+    )
+    # One of settings.LANGUAGES (checked where it is saved: no choices here, so adding a
+    # language needs no migration).
+    language = models.CharField(max_length=8, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or '-'}"
