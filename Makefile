@@ -6,6 +6,7 @@
 #   make test PYTEST_ARGS='-k cancel -x'  extra pytest arguments
 #   make bench BENCH=confirm               one benchmark (default: all of tests/bench)
 #   make lock [UPGRADE=1]                  re-resolve uv.lock + requirements.lock (with uv)
+#   make messages                          extract the strings into locale/*.po, compile them
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -31,7 +32,7 @@ PYTEST_ARGS ?=
 # DATABASE_URL / CELERY_BROKER_URL pass through from the environment untouched.
 export DEBUG ?= true
 
-.PHONY: help venv lock run test lint fmt migrate seed reset-demo bench clean
+.PHONY: help venv lock run test lint fmt migrate seed reset-demo bench clean messages compilemessages
 
 help:
 	@echo "make run         start the app with demo data on http://127.0.0.1:8000"
@@ -41,6 +42,8 @@ help:
 	@echo "make bench       benchmarks in tests/bench (throwaway PostgreSQL and Redis)"
 	@echo "make lock        after editing dependencies in pyproject.toml: re-resolve uv.lock and"
 	@echo "                 requirements.lock (UPGRADE=1: everything to the newest allowed version)"
+	@echo "make messages    extract the translatable strings into locale/<lang>/LC_MESSAGES/*.po"
+	@echo "                 (then translate the empty msgstr in es), and compile them"
 	@echo "make venv | clean"
 
 venv: $(STAMP)
@@ -99,10 +102,31 @@ lock:
 	if cmp -s "$$before" $(LOCK); then touch -r "$$before" $(LOCK); fi
 	@$(MAKE) --no-print-directory venv
 
+# Translations: locale/<lang>/LC_MESSAGES/{django,djangojs}.po are committed; the .mo files
+# Django reads are compiled from them here (gitignored), whenever a .po is newer.
+LANGS       := es en
+PO_FILES    := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO_FILES    := $(PO_FILES:.po=.mo)
+MSG_IGNORE  := --ignore=.venv --ignore=build --ignore=var --ignore=staticfiles --ignore=tests
+MSG_OPTIONS := $(foreach l,$(LANGS),-l $(l)) $(MSG_IGNORE) --no-obsolete --add-location=file
+
+%.mo: %.po
+	@scripts/need-gettext
+	msgfmt --check-format -o $@ $<
+
+compilemessages: $(MO_FILES)
+
+# Extract (Python and templates: domain django; static/js: domain djangojs), then compile.
+messages: $(STAMP)
+	@scripts/need-gettext
+	$(MANAGE) makemessages -d django $(MSG_OPTIONS)
+	$(MANAGE) makemessages -d djangojs $(MSG_OPTIONS)
+	@$(MAKE) --no-print-directory compilemessages
+
 # Web server in the foreground, Celery worker with embedded beat in the background.
 # The worker is stopped when the web server ends (Ctrl-C included): background jobs of
 # a script ignore Ctrl-C, so the trap has to stop it.
-run: $(STAMP)
+run: $(STAMP) compilemessages
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
@@ -120,7 +144,7 @@ run: $(STAMP)
 
 # Lint first (fast, no services), then pytest inside throwaway PostgreSQL + Redis.
 # The exit code is pytest's (5, "no tests collected", stays a failure).
-test: $(STAMP)
+test: $(STAMP) compilemessages
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	scripts/with-test-services $(PY) -m pytest $(PYTEST_ARGS)
@@ -153,5 +177,5 @@ bench: $(STAMP)
 	    echo "== $$f"; $(PY) "$$f" || exit 1; done'
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles *.egg-info build
+	rm -rf $(VENV) var .pytest_cache .ruff_cache staticfiles *.egg-info build $(MO_FILES)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

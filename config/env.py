@@ -154,3 +154,12 @@ def env_dkim_key(name: str) -> str | None:
             f"{name} is not a valid RSA private key (PEM): {error}"
         ) from None
     return pem
+
+
+def env_language(name: str, default: str, languages: list[tuple[str, str]]) -> str:
+    """One of the site's language codes (LANGUAGES), such as "es"."""
+    value = env_str(name, default)
+    codes = [code for code, _name in languages]
+    if value not in codes:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(codes)}; got {value!r}")
+    return value

@@ -14,6 +14,7 @@ from config.env import (
     env_float,
     env_header,
     env_int,
+    env_language,
     env_list,
     env_str,
     env_url,
@@ -59,9 +60,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the cookie, then Accept-Language, then LANGUAGE_CODE; a signed-in user's
+    # saved preference (sendings.tenancy.language, after authentication) beats them all.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sendings.tenancy.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -117,7 +122,15 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# Languages (README, "Languages"): English is the default; the catalogs live in locale/ and
+# are compiled by `make messages` / `make run` / `make test` (the .mo files are not committed).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and numbers per language ("1 dic 2026, 10:00", "1.187"): config/formats/<code>/.
+FORMAT_MODULE_PATH = ["config.formats"]
+# The language of the emails support receives (a team working in Spanish sets "es").
+SUPPORT_LANGUAGE = env_language("SUPPORT_LANGUAGE", LANGUAGE_CODE, LANGUAGES)
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

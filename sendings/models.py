@@ -18,7 +18,13 @@ from sendings.contacts.models import (
     ListMembership,
 )
 from sendings.identifiers import new_sending_identifier
-from sendings.tenancy.models import Account, Membership, Subaccount, validate_time_zone
+from sendings.tenancy.models import (
+    Account,
+    Membership,
+    Subaccount,
+    UserPreference,
+    validate_time_zone,
+)
 
 __all__ = [
     "Account",
@@ -33,6 +39,7 @@ __all__ = [
     "SendingStatus",
     "SourceAudience",
     "Subaccount",
+    "UserPreference",
     "validate_time_zone",
 ]
 

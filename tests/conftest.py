@@ -12,6 +12,7 @@ from sendings import followups
 from sendings import services as sending_services
 from sendings.models import Membership
 from support import services as support_services
+from tests.catalogs import compile_stale_catalogs
 from tests.factories import MembershipFactory, SubaccountFactory, UserFactory
 from tests.invariants import assert_counts_add_up
 from tests.smtp_sink import SmtpSink
@@ -40,6 +41,11 @@ SERVICES = {
         "ticket_outcome_settle",
     ],
 }
+
+
+def pytest_sessionstart(session):
+    """Django reads compiled catalogs (.mo), which are built from locale/*.po, not committed."""
+    compile_stale_catalogs()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -92,3 +92,22 @@ class Membership(models.Model):
     @property
     def can_act(self) -> bool:
         return self.role == self.Role.MARKETER
+
+
+class UserPreference(models.Model):
+    """What a user chose for themselves: the language of their pages and of the emails they
+    receive (empty: none chosen, so the browser's Accept-Language, else LANGUAGE_CODE)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preference",
+    )
+    # One of settings.LANGUAGES (checked where it is saved: no choices here, so adding a
+    # language needs no migration).
+    language = models.CharField(max_length=8, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language or '-'}"

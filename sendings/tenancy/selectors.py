@@ -1,10 +1,11 @@
 """Who belongs where: every read of a page is scoped through these (invariant 5)."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
-from sendings.models import Membership, Subaccount
+from sendings.models import Membership, Subaccount, UserPreference
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -25,3 +26,17 @@ def membership_get(*, user: User, subaccount_id: int) -> Membership:
         )
     except Membership.DoesNotExist:
         raise Http404("No such subaccount.") from None
+
+
+def user_language(*, user) -> str:
+    """The language a user reads: their saved preference, else LANGUAGE_CODE (for emails,
+    which have no browser to ask)."""
+    return user_preferred_language(user=user) or settings.LANGUAGE_CODE
+
+
+def user_preferred_language(*, user) -> str:
+    """The language the user saved, or "" when they chose none (or it is no longer offered)."""
+    if user is None or not user.is_authenticated:
+        return ""
+    code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first() or ""
+    return code if code in dict(settings.LANGUAGES) else ""
