@@ -3,7 +3,7 @@ filters) and emails: "12,000" and "1 Jul 2031, 10:00" in English, "12.000" and
 "1 jul 2031, 10:00" in Spanish (the separators come from config/formats/<language>/)."""
 
 from django.utils import formats, timezone
-from django.utils.dates import MONTHS_3
+from django.utils.dates import MONTHS, MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
@@ -19,10 +19,15 @@ def thousands(value) -> SafeString:
     return mark_safe(text if separator == "," else text.replace(",", separator))
 
 
-def _month(month: int) -> str:
+def month_abbr(month: int) -> str:
     """ "Dec" in English, "dic" in Spanish: as the languages write them in dates."""
     name = str(MONTHS_3[month])  # lower case, translated: "dec", "dic"
     return name.title() if (get_language() or "en").startswith("en") else name
+
+
+def month_name(month: int) -> str:
+    """ "December" in English, "diciembre" in Spanish."""
+    return str(MONTHS[month])
 
 
 def when(value, seconds: bool = False) -> SafeString:
@@ -33,4 +38,4 @@ def when(value, seconds: bool = False) -> SafeString:
         return mark_safe("")
     local = timezone.localtime(value)
     clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
-    return mark_safe(f"{local.day} {_month(local.month)} {local.year}, {clock}")
+    return mark_safe(f"{local.day} {month_abbr(local.month)} {local.year}, {clock}")
