@@ -17,7 +17,7 @@ from datetime import date
 
 from django import forms
 from django.core.validators import validate_email
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from batches.mime import address_wire_problem
 
@@ -43,7 +43,9 @@ def whole_number(value: object, *, minimum: int = 1, maximum: int = NUMBER_MAX) 
 class SingleLineField(forms.CharField):
     """One line of text: line breaks, tabs and other control characters are refused."""
 
-    default_error_messages = {"line_break": _lazy("Use a single line: no line breaks or tabs.")}
+    default_error_messages = {
+        "line_break": gettext_lazy("Use a single line: no line breaks or tabs.")
+    }
 
     def validate(self, value):
         super().validate(value)
@@ -71,7 +73,7 @@ class BoundedDateField(forms.DateField):
     """A YYYY-MM-DD date between DATE_MIN and DATE_MAX."""
 
     default_error_messages = {
-        "out_of_range": _lazy("Choose a date between %(min)s and %(max)s."),
+        "out_of_range": gettext_lazy("Choose a date between %(min)s and %(max)s."),
     }
 
     def to_python(self, value):

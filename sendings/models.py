@@ -177,11 +177,23 @@ class Sending(models.Model):
         One query (its lists) when the content is complete.
         """
         checks = [
-            ("name", "a name", "The sending has no name."),
-            ("subject", "a subject", "The subject is missing."),
-            ("from_email", "a sender address", "The sender address is missing."),
-            ("html_body", "a message body", "The message (its HTML) is empty."),
-            ("text_body", "a text version", "The text version is empty."),
+            ("name", gettext_lazy("a name"), gettext_lazy("The sending has no name.")),
+            ("subject", gettext_lazy("a subject"), gettext_lazy("The subject is missing.")),
+            (
+                "from_email",
+                gettext_lazy("a sender address"),
+                gettext_lazy("The sender address is missing."),
+            ),
+            (
+                "html_body",
+                gettext_lazy("a message body"),
+                gettext_lazy("The message (its HTML) is empty."),
+            ),
+            (
+                "text_body",
+                gettext_lazy("a text version"),
+                gettext_lazy("The text version is empty."),
+            ),
         ]
         missing = [
             Missing(field, needs, text)
@@ -191,7 +203,13 @@ class Sending(models.Model):
         if self.source_audience:
             return missing  # a fixed audience of recipients, no lists
         if self.pk is None or not self.lists.exists():
-            missing.append(Missing("lists", "a contact list", "No contact list is chosen."))
+            missing.append(
+                Missing(
+                    "lists",
+                    gettext_lazy("a contact list"),
+                    gettext_lazy("No contact list is chosen."),
+                )
+            )
         return missing
 
     @property

@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_decode
 from sendings.fields import SingleLineField, WholeNumberField
@@ -13,7 +13,7 @@ from sendings.fields import SingleLineField, WholeNumberField
 class ContactListForm(forms.Form):
     """A list's name; whether it is free is the service's call (contact_list_create/rename)."""
 
-    name = SingleLineField(label=_lazy("List name"), max_length=200, strip=True)
+    name = SingleLineField(label=gettext_lazy("List name"), max_length=200, strip=True)
 
 
 class ContactSearchForm(forms.Form):
@@ -31,8 +31,8 @@ class ContactImportForm(forms.Form):
     """The upload: at most CONTACT_IMPORT_MAX_MB, and readable text. Rows are checked later."""
 
     file = forms.FileField(
-        label=_lazy("CSV file"),
-        help_text=_lazy(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
             "Columns: email, then name. A header row is optional; commas or semicolons."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),

@@ -4,7 +4,7 @@ import re
 
 from django import forms
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from sendings.fields import SingleLineField, WireEmailField, wire_email_validate
 from sendings.models import ContactList
@@ -31,59 +31,59 @@ class SendingDetailsForm(WizardStepForm):
     always_required = ("name",)
 
     name = SingleLineField(
-        label=_lazy("Name"),
+        label=gettext_lazy("Name"),
         max_length=200,
-        help_text=_lazy("Shown in your sending list; contacts don't see it."),
-        error_messages={"required": _lazy("Give the sending a name.")},
+        help_text=gettext_lazy("Shown in your sending list; contacts don't see it."),
+        error_messages={"required": gettext_lazy("Give the sending a name.")},
     )
     subject = SingleLineField(
-        label=_lazy("Subject"),
+        label=gettext_lazy("Subject"),
         max_length=255,
-        error_messages={"required": _lazy("Write a subject.")},
+        error_messages={"required": gettext_lazy("Write a subject.")},
     )
-    from_name = SingleLineField(label=_lazy("Sender name"), max_length=100, required=False)
+    from_name = SingleLineField(label=gettext_lazy("Sender name"), max_length=100, required=False)
     from_email = WireEmailField(
-        label=_lazy("Sender address"),
+        label=gettext_lazy("Sender address"),
         max_length=254,
         error_messages={
-            "required": _lazy("Give the address the sending comes from."),
-            "invalid": _lazy("Enter a valid email address, such as news@example.com."),
+            "required": gettext_lazy("Give the address the sending comes from."),
+            "invalid": gettext_lazy("Enter a valid email address, such as news@example.com."),
         },
     )
 
 
 class SendingDesignForm(WizardStepForm):
     html_body = forms.CharField(
-        label=_lazy("HTML"),
+        label=gettext_lazy("HTML"),
         max_length=1_000_000,
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code"}),
-        help_text=_lazy("{{ name }} and {{ email }} are replaced by each contact's."),
-        error_messages={"required": _lazy("Write the message (its HTML).")},
+        help_text=gettext_lazy("{{ name }} and {{ email }} are replaced by each contact's."),
+        error_messages={"required": gettext_lazy("Write the message (its HTML).")},
     )
 
 
 class SendingTextForm(WizardStepForm):
     text_body = forms.CharField(
-        label=_lazy("Text version"),
+        label=gettext_lazy("Text version"),
         strip=False,
         max_length=1_000_000,
         widget=forms.Textarea(attrs={"rows": 16}),
-        help_text=_lazy(
+        help_text=gettext_lazy(
             "For mail programs that do not show HTML; {{ name }} and {{ email }} work too."
         ),
         error_messages={
-            "required": _lazy("Write the text version (or regenerate it from the HTML).")
+            "required": gettext_lazy("Write the text version (or regenerate it from the HTML).")
         },
     )
 
 
 class SendingTestForm(WizardStepForm):
     addresses = forms.CharField(
-        label=_lazy("Send a test to"),
+        label=gettext_lazy("Send a test to"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_lazy("Up to 5 addresses, separated by commas or new lines."),
-        error_messages={"required": _lazy("Give at least one address.")},
+        help_text=gettext_lazy("Up to 5 addresses, separated by commas or new lines."),
+        error_messages={"required": gettext_lazy("Give at least one address.")},
     )
 
     def clean_addresses(self) -> list[str]:
@@ -112,13 +112,13 @@ class SendingTestForm(WizardStepForm):
 
 class SendingContactsForm(WizardStepForm):
     lists = forms.ModelMultipleChoiceField(
-        label=_lazy("Contact lists"),
+        label=gettext_lazy("Contact lists"),
         queryset=ContactList.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         error_messages={
-            "required": _lazy("Choose at least one list."),
-            "invalid_choice": _lazy("List %(value)s is not one of this subaccount's lists."),
-            "invalid_pk_value": _lazy("“%(pk)s” is not a list."),
+            "required": gettext_lazy("Choose at least one list."),
+            "invalid_choice": gettext_lazy("List %(value)s is not one of this subaccount's lists."),
+            "invalid_pk_value": gettext_lazy("“%(pk)s” is not a list."),
         },
     )
 
