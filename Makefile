@@ -121,6 +121,9 @@ messages: $(STAMP)
 	@scripts/need-gettext
 	$(MANAGE) makemessages -d django $(MSG_OPTIONS)
 	$(MANAGE) makemessages -d djangojs $(MSG_OPTIONS)
+	@# The extraction date changes on every run: dropped, so that .po files differ only by
+	@# their messages (and merge without conflicts in the header).
+	sed -i '/^"POT-Creation-Date: /d' locale/*/LC_MESSAGES/*.po
 	@$(MAKE) --no-print-directory compilemessages
 
 # Web server in the foreground, Celery worker with embedded beat in the background.

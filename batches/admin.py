@@ -4,14 +4,19 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, gettext_lazy
 
 from batches import services as batch_services
 from batches.models import Batch, Recipient
-from sendings.admin.helpers import ReadOnlyAdminMixin, each_and_report
+from sendings.admin.helpers import CANCELED, ReadOnlyAdminMixin, each_and_report
 
 
 def _batch_label(batch: Batch) -> str:
-    return f"Batch {batch.number} of “{batch.sending.name}” ({batch.sending.identifier})"
+    return gettext("Batch %(number)s of “%(name)s” (%(identifier)s)") % {
+        "number": batch.number,
+        "name": batch.sending.name,
+        "identifier": batch.sending.identifier,
+    }
 
 
 BATCH_FIGURES = [
@@ -54,7 +59,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # The pages are read-only; canceling goes through the action and its service.
         return request.user.has_perm("batches.change_batch")
 
-    @admin.display(description="Recipients")
+    @admin.display(description=gettext_lazy("Recipients"))
     def recipients(self, obj) -> str:
         url = reverse("admin:batches_recipient_changelist")
         return format_html(
@@ -65,8 +70,8 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Cancel this batch",
-        description_plural="Cancel selected batches",
+        description=gettext_lazy("Cancel this batch"),
+        description_plural=gettext_lazy("Cancel selected batches"),
         permissions=["cancel"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
@@ -76,7 +81,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self,
             request,
             queryset.select_related("sending").order_by("sending_id", "number"),
-            verb="canceled",
+            verb=CANCELED,
             act=lambda batch: batch_services.batch_cancel(batch=batch, actor=request.user),
             label=_batch_label,
             refused_suffix=lambda batch: batch.sending.identifier,
@@ -114,14 +119,14 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
-    @admin.display(description="Sending", ordering="sending__identifier")
+    @admin.display(description=gettext_lazy("Sending"), ordering="sending__identifier")
     def sending_identifier(self, obj) -> str:
         return obj.sending.identifier
 
-    @admin.display(description="Batch", ordering="batch__number")
+    @admin.display(description=gettext_lazy("Batch"), ordering="batch__number")
     def batch_number(self, obj) -> int:
         return obj.batch.number
 
-    @admin.display(description="Last error")
+    @admin.display(description=gettext_lazy("Last error"))
     def short_error(self, obj) -> str:
         return Truncator(obj.last_error).chars(60)

@@ -18,6 +18,7 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
+from django.utils.translation import gettext
 
 CRLF = b"\r\n"
 MAX_LINE = 998  # RFC 5322 line length limit, CRLF excluded
@@ -81,19 +82,25 @@ def address_wire_problem(address: str) -> str | None:
     """
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        return "An email address needs a name, an @ and a domain."
+        return gettext("An email address needs a name, an @ and a domain.")
     if not local.isascii():
-        return "The part before the @ must use plain letters, digits and . _ + - only."
+        return gettext("The part before the @ must use plain letters, digits and . _ + - only.")
     if len(local) > LOCAL_MAX:
-        return f"The part before the @ is longer than {LOCAL_MAX} characters."
+        return gettext("The part before the @ is longer than %(count)s characters.") % {
+            "count": LOCAL_MAX
+        }
     if domain.startswith("["):
-        return "Use a domain name after the @, not an IP address."
+        return gettext("Use a domain name after the @, not an IP address.")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        return f"“{domain}” is not a domain name that mail can be sent to."
+        return gettext("“%(domain)s” is not a domain name that mail can be sent to.") % {
+            "domain": domain
+        }
     if len(local) + 1 + len(ascii_domain) > ADDRESS_MAX:
-        return f"The address is longer than {ADDRESS_MAX} characters once encoded for mail."
+        return gettext("The address is longer than %(count)s characters once encoded for mail.") % {
+            "count": ADDRESS_MAX
+        }
     return None
 
 

@@ -1,15 +1,16 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import pgettext_lazy
 
 
 class BatchStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    SENDING = "sending", "Sending"
+    SCHEDULED = "scheduled", pgettext_lazy("status", "Scheduled")
+    SENDING = "sending", pgettext_lazy("status", "Sending")
     # Too many messages failed: the platform halted it; support resumes or stops it.
-    PAUSED = "paused", "Paused"
-    SENT = "sent", "Sent"
-    CANCELED = "canceled", "Canceled"
+    PAUSED = "paused", pgettext_lazy("status", "Paused")
+    SENT = "sent", pgettext_lazy("status", "Sent")
+    CANCELED = "canceled", pgettext_lazy("status", "Canceled")
 
 
 class Batch(models.Model):
@@ -89,10 +90,10 @@ class Batch(models.Model):
 
 
 class RecipientStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
+    PENDING = "pending", pgettext_lazy("recipient status", "Pending")
+    SENT = "sent", pgettext_lazy("recipient status", "Sent")
+    FAILED = "failed", pgettext_lazy("recipient status", "Failed")
+    CANCELED = "canceled", pgettext_lazy("recipient status", "Canceled")
 
 
 CANCEL_REASON_UNSUBSCRIBED = "unsubscribed"

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from batches.halt import halt_announce, halt_clear, halt_pending
 from batches.models import Batch, BatchStatus, Recipient, RecipientStatus
 from sendings.exceptions import DomainError
+from sendings.formatting import thousands
 from sendings.models import Sending, SendingEvent
 from sendings.results import Changed
 from sendings.transitions import (
@@ -88,8 +90,15 @@ def batch_resume(*, batch_id: int, actor) -> Changed[Batch]:
             return Changed(batch, changed=False)
         if not batch.can_resume:
             raise DomainError(
-                f"Batch {batch.number} of “{sending.name}” is {batch.get_status_display().lower()}"
-                ", not paused: there is nothing to resume.",
+                _(
+                    "Batch %(number)s of “%(name)s” is %(status)s, not paused: there is "
+                    "nothing to resume."
+                )
+                % {
+                    "number": batch.number,
+                    "name": sending.name,
+                    "status": batch.get_status_display().lower(),
+                },
                 code="not_paused",
             )
         now = timezone.now()
@@ -104,8 +113,14 @@ def batch_resume(*, batch_id: int, actor) -> Changed[Batch]:
             actor=actor,
             batch=batch,
             message=(
-                f"Batch {batch.number} resumed; failures are measured afresh from here "
-                f"({batch.sent_count + batch.failed_count:,} messages tried so far)."
+                _(
+                    "Batch %(number)s resumed; failures are measured afresh from here "
+                    "(%(tried)s messages tried so far)."
+                )
+                % {
+                    "number": batch.number,
+                    "tried": thousands(batch.sent_count + batch.failed_count),
+                }
             ),
         )
         transaction.on_commit(lambda: halt_clear(batch_id), robust=True)

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from batches.halt import halt_announce, halt_pending
 from batches.models import (
@@ -70,7 +72,7 @@ def _batch_in(batches: list[Batch], batch_id: int) -> Batch:
     batch = next((b for b in batches if b.pk == batch_id), None)
     if batch is None:  # the sending was unscheduled back to a draft: its batches are gone
         raise DomainError(
-            "This batch no longer exists: the sending is a draft again.", code="draft"
+            _("This batch no longer exists: the sending is a draft again."), code="draft"
         )
     return batch
 
@@ -130,12 +132,16 @@ def batches_close(
 def _batch_refusal(sending: Sending, batch: Batch) -> DomainError:
     if batch.status == BatchStatus.SENDING:
         return DomainError(
-            f"Batch {batch.number} of “{sending.name}” is being sent right now and can no "
-            "longer be canceled here. Request an urgent cancellation from support.",
+            _(
+                "Batch %(number)s of “%(name)s” is being sent right now and can no longer be "
+                "canceled here. Request an urgent cancellation from support."
+            )
+            % {"number": batch.number, "name": sending.name},
             code="in_progress",
         )
     return DomainError(
-        f"Batch {batch.number} of “{sending.name}” has already been sent.",
+        _("Batch %(number)s of “%(name)s” has already been sent.")
+        % {"number": batch.number, "name": sending.name},
         code="already_sent",
     )
 
@@ -162,7 +168,12 @@ def batch_cancel(*, batch: Batch, actor) -> Changed[Batch]:
         pick=pick,
         kind=SendingEvent.Kind.BATCH_CANCELED,
         describe=lambda batches, closed, canceled: (
-            f"Batch {closed[0].number} canceled; {canceled} contacts will not receive it."
+            ngettext(
+                "Batch %(number)s canceled; %(count)s contact will not receive it.",
+                "Batch %(number)s canceled; %(count)s contacts will not receive it.",
+                canceled,
+            )
+            % {"number": closed[0].number, "count": canceled}
         ),
         event_batch=lambda closed: closed[0],
     )
@@ -195,9 +206,17 @@ def batch_start(*, batch_id: int, now: datetime | None = None) -> bool:
         batch.save(update_fields=["status", "started_at"])
         left_out = _unsubscribed_leave_out(sending=sending, batch=batch)
         sending_status_refresh(sending=sending, batches=batches, now=now)
-        message = f"Batch {batch.number} started with {batch.recipient_count} contacts."
+        message = ngettext(
+            "Batch %(number)s started with %(count)s contact.",
+            "Batch %(number)s started with %(count)s contacts.",
+            batch.recipient_count,
+        ) % {"number": batch.number, "count": batch.recipient_count}
         if left_out:
-            message += f" {left_out} who unsubscribed since the confirmation were left out."
+            message += " " + ngettext(
+                "%(count)s who unsubscribed since the confirmation was left out.",
+                "%(count)s who unsubscribed since the confirmation were left out.",
+                left_out,
+            ) % {"count": left_out}
         event_record(
             sending=sending, kind=SendingEvent.Kind.BATCH_STARTED, batch=batch, message=message
         )
@@ -243,7 +262,9 @@ def batch_finish(*, batch_id: int) -> bool:
         pending = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).count()
         if pending:
             raise DomainError(
-                f"Batch {batch.number} still has {pending} contacts waiting.", code="pending"
+                _("Batch %(number)s still has %(count)s contacts waiting.")
+                % {"number": batch.number, "count": pending},
+                code="pending",
             )
         now = timezone.now()
         batch.status = BatchStatus.SENT
@@ -256,8 +277,8 @@ def batch_finish(*, batch_id: int) -> bool:
             kind=SendingEvent.Kind.BATCH_FINISHED,
             batch=batch,
             message=(
-                f"Batch {batch.number} finished: {batch.sent_count} sent, "
-                f"{batch.failed_count} failed."
+                _("Batch %(number)s finished: %(sent)s sent, %(failed)s failed.")
+                % {"number": batch.number, "sent": batch.sent_count, "failed": batch.failed_count}
             ),
         )
     return True

@@ -3,12 +3,15 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from batches.services import batch_cancel as batch_cancel_service
 from sendings import selectors
 from sendings.exceptions import DomainError
+from sendings.formatting import thousands
 from sendings.pages.shell import (
     SENDING_CHANGED,
     Outcome,
@@ -65,10 +68,18 @@ def batch_cancel(request: HttpRequest, identifier: str, number: int) -> HttpResp
         outcome = Outcome.refusal(error)
     else:
         outcome = Outcome.success(
-            f"Batch {number} was canceled; its {result.obj.canceled_count:,} contacts will not "
-            "receive the sending."
-            if result.changed
-            else f"Batch {number} was already canceled."
+            (
+                ngettext(
+                    "Batch %(number)s was canceled; its %(count)s contact will not receive the "
+                    "sending.",
+                    "Batch %(number)s was canceled; its %(count)s contacts will not receive the "
+                    "sending.",
+                    result.obj.canceled_count,
+                )
+                if result.changed
+                else _("Batch %(number)s was already canceled.")
+            )
+            % {"number": number, "count": thousands(result.obj.canceled_count)}
         )
     if not request.htmx:
         back = safe_next(request, reverse("sending_batches", args=[identifier]))

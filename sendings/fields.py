@@ -17,6 +17,7 @@ from datetime import date
 
 from django import forms
 from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy
 
 from batches.mime import address_wire_problem
 
@@ -42,7 +43,9 @@ def whole_number(value: object, *, minimum: int = 1, maximum: int = NUMBER_MAX) 
 class SingleLineField(forms.CharField):
     """One line of text: line breaks, tabs and other control characters are refused."""
 
-    default_error_messages = {"line_break": "Use a single line: no line breaks or tabs."}
+    default_error_messages = {
+        "line_break": gettext_lazy("Use a single line: no line breaks or tabs.")
+    }
 
     def validate(self, value):
         super().validate(value)
@@ -70,14 +73,14 @@ class BoundedDateField(forms.DateField):
     """A YYYY-MM-DD date between DATE_MIN and DATE_MAX."""
 
     default_error_messages = {
-        "out_of_range": "Choose a date between {min:%Y} and {max:%Y}.",
+        "out_of_range": gettext_lazy("Choose a date between %(min)s and %(max)s."),
     }
 
     def to_python(self, value):
         day = super().to_python(value)
         if day is not None and not DATE_MIN <= day <= DATE_MAX:
             raise forms.ValidationError(
-                self.error_messages["out_of_range"].format(min=DATE_MIN, max=DATE_MAX),
+                self.error_messages["out_of_range"] % {"min": DATE_MIN.year, "max": DATE_MAX.year},
                 code="out_of_range",
             )
         return day

@@ -10,6 +10,8 @@ did in the timeline.
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from batches.models import Batch, BatchStatus, Recipient
 from sendings.exceptions import DomainError
@@ -23,7 +25,7 @@ KEPT_MODES = ("at", "batches", "split")
 
 
 def _followup_name(template: str, name: str) -> str:
-    return template.format(name=name)[:NAME_MAX]
+    return (template % {"name": name})[:NAME_MAX]
 
 
 def _followup_create(
@@ -50,7 +52,7 @@ def _followup_create(
         if existing is not None:  # a double click, or a draft left unfinished: reuse it
             return Changed(existing, changed=False)
         if not getattr(source, allowed):
-            raise DomainError(refusal.format(name=source.name), code="not_allowed")
+            raise DomainError(refusal % {"name": source.name}, code="not_allowed")
         fields = {"from_name": source.from_name, "from_email": source.from_email}
         if copy_content:
             fields |= {
@@ -71,13 +73,14 @@ def _followup_create(
             sending=source,
             kind=kind,
             actor=actor,
-            message=describe.format(name=draft.name, identifier=draft.identifier),
+            message=describe % {"name": draft.name, "identifier": draft.identifier},
         )
         event_record(
             sending=draft,
             kind=kind,
             actor=actor,
-            message=f"Created from “{source.name}” ({source.identifier}).",
+            message=_("Created from “%(name)s” (%(identifier)s).")
+            % {"name": source.name, "identifier": source.identifier},
         )
     return Changed(draft, changed=True)
 
@@ -96,12 +99,16 @@ def sending_resend_create(*, sending: Sending, actor) -> Changed[Sending]:
         actor=actor,
         audience=SourceAudience.NOT_RECEIVED,
         allowed="can_resend",
-        refusal="“{name}” reached everyone it was meant for, or has not ended yet: there is "
-        "nobody to resend it to.",
-        name="{name} (resend)",
+        refusal=gettext_lazy(
+            "“%(name)s” reached everyone it was meant for, or has not ended yet: there is "
+            "nobody to resend it to."
+        ),
+        name=gettext_lazy("%(name)s (resend)"),
         copy_content=True,
         kind=SendingEvent.Kind.RESEND_CREATED,
-        describe="Resend “{name}” ({identifier}) created for those who did not receive it.",
+        describe=gettext_lazy(
+            "Resend “%(name)s” (%(identifier)s) created for those who did not receive it."
+        ),
     )
 
 
@@ -117,12 +124,15 @@ def sending_correction_create(*, sending: Sending, actor) -> Changed[Sending]:
         actor=actor,
         audience=SourceAudience.RECEIVED,
         allowed="can_send_correction",
-        refusal="“{name}” has not reached anyone, or has not ended yet: there is nobody to "
-        "correct.",
-        name="Correction: {name}",
+        refusal=gettext_lazy(
+            "“%(name)s” has not reached anyone, or has not ended yet: there is nobody to correct."
+        ),
+        name=gettext_lazy("Correction: %(name)s"),
         copy_content=False,
         kind=SendingEvent.Kind.CORRECTION_CREATED,
-        describe="Correction “{name}” ({identifier}) created for those who received it.",
+        describe=gettext_lazy(
+            "Correction “%(name)s” (%(identifier)s) created for those who received it."
+        ),
     )
 
 
@@ -164,9 +174,11 @@ def sending_unschedule(*, sending: Sending, actor) -> Changed[Sending]:
             batch.status != BatchStatus.SCHEDULED for batch in batches
         ):
             raise DomainError(
-                f"“{sending.name}” is {sending.get_status_display().lower()} and has started "
-                "going out, so it can no longer be unscheduled. Cancel what is still "
-                "scheduled, or duplicate it.",
+                _(
+                    "“%(name)s” is %(status)s and has started going out, so it can no longer "
+                    "be unscheduled. Cancel what is still scheduled, or duplicate it."
+                )
+                % {"name": sending.name, "status": sending.get_status_display().lower()},
                 code="started",
             )
         when = _schedule_draft_of(sending, batches)
@@ -196,8 +208,13 @@ def sending_unschedule(*, sending: Sending, actor) -> Changed[Sending]:
             sending=sending,
             kind=SendingEvent.Kind.UNSCHEDULED,
             actor=actor,
-            message=f"Back to draft; its {total} recipients will be chosen again when it is "
-            "confirmed.",
+            message=ngettext(
+                "Back to draft; its %(count)s recipient will be chosen again when it is confirmed.",
+                "Back to draft; its %(count)s recipients will be chosen again when it is "
+                "confirmed.",
+                total,
+            )
+            % {"count": total},
         )
     return Changed(sending, changed=True)
 
@@ -206,10 +223,14 @@ def recipients_export_record(
     *, sending: Sending, actor, status_label: str, batch_number: int | None = None
 ) -> SendingEvent:
     """Record in the timeline who exported which recipients (nothing else changes)."""
-    scope = f"batch {batch_number}, " if batch_number else ""
+    values = {"batch": batch_number, "status": status_label.lower()}
     return event_record(
         sending=sending,
         kind=SendingEvent.Kind.RECIPIENTS_EXPORTED,
         actor=actor,
-        message=f"Recipients exported as CSV ({scope}{status_label.lower()}).",
+        message=(
+            _("Recipients exported as CSV (batch %(batch)s, %(status)s).") % values
+            if batch_number
+            else _("Recipients exported as CSV (%(status)s).") % values
+        ),
     )

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from sendings.contacts.models import (
     Contact,
@@ -55,12 +56,12 @@ class Missing:
 
 
 class SendingStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SCHEDULED = "scheduled", "Scheduled"
-    SENDING = "sending", "Sending"
-    PAUSED = "paused", "Paused"
-    SENT = "sent", "Sent"
-    CANCELED = "canceled", "Canceled"
+    DRAFT = "draft", pgettext_lazy("status", "Draft")
+    SCHEDULED = "scheduled", pgettext_lazy("status", "Scheduled")
+    SENDING = "sending", pgettext_lazy("status", "Sending")
+    PAUSED = "paused", pgettext_lazy("status", "Paused")
+    SENT = "sent", pgettext_lazy("status", "Sent")
+    CANCELED = "canceled", pgettext_lazy("status", "Canceled")
 
 
 class SourceAudience(models.TextChoices):
@@ -176,11 +177,23 @@ class Sending(models.Model):
         One query (its lists) when the content is complete.
         """
         checks = [
-            ("name", "a name", "The sending has no name."),
-            ("subject", "a subject", "The subject is missing."),
-            ("from_email", "a sender address", "The sender address is missing."),
-            ("html_body", "a message body", "The message (its HTML) is empty."),
-            ("text_body", "a text version", "The text version is empty."),
+            ("name", gettext_lazy("a name"), gettext_lazy("The sending has no name.")),
+            ("subject", gettext_lazy("a subject"), gettext_lazy("The subject is missing.")),
+            (
+                "from_email",
+                gettext_lazy("a sender address"),
+                gettext_lazy("The sender address is missing."),
+            ),
+            (
+                "html_body",
+                gettext_lazy("a message body"),
+                gettext_lazy("The message (its HTML) is empty."),
+            ),
+            (
+                "text_body",
+                gettext_lazy("a text version"),
+                gettext_lazy("The text version is empty."),
+            ),
         ]
         missing = [
             Missing(field, needs, text)
@@ -190,7 +203,13 @@ class Sending(models.Model):
         if self.source_audience:
             return missing  # a fixed audience of recipients, no lists
         if self.pk is None or not self.lists.exists():
-            missing.append(Missing("lists", "a contact list", "No contact list is chosen."))
+            missing.append(
+                Missing(
+                    "lists",
+                    gettext_lazy("a contact list"),
+                    gettext_lazy("No contact list is chosen."),
+                )
+            )
         return missing
 
     @property
@@ -259,22 +278,25 @@ class Sending(models.Model):
 
 
 class SendingEventKind(models.TextChoices):
-    CONFIRMED = "confirmed", "Confirmed"
-    CANCELED = "canceled", "Canceled"
-    BATCH_CANCELED = "batch_canceled", "Batch canceled"
-    BATCH_STARTED = "batch_started", "Batch started"
-    BATCH_FINISHED = "batch_finished", "Batch finished"
-    BATCH_STOPPED = "batch_stopped", "Batch stopped"
-    BATCH_PAUSED = "batch_paused", "Batch paused automatically"
-    BATCH_RESUMED = "batch_resumed", "Batch resumed"
-    UNSUBSCRIBED = "unsubscribed", "Contact unsubscribed"
-    STOPPED = "stopped", "Stopped by support"
-    URGENT_CANCEL_REQUESTED = "urgent_cancel_requested", "Urgent cancellation requested"
-    URGENT_CANCEL_DECLINED = "urgent_cancel_declined", "Urgent cancellation declined"
-    UNSCHEDULED = "unscheduled", "Unscheduled"
-    RESEND_CREATED = "resend_created", "Resend created"
-    CORRECTION_CREATED = "correction_created", "Correction created"
-    RECIPIENTS_EXPORTED = "recipients_exported", "Recipients exported"
+    CONFIRMED = "confirmed", gettext_lazy("Confirmed")
+    CANCELED = "canceled", gettext_lazy("Canceled")
+    BATCH_CANCELED = "batch_canceled", gettext_lazy("Batch canceled")
+    BATCH_STARTED = "batch_started", gettext_lazy("Batch started")
+    BATCH_FINISHED = "batch_finished", gettext_lazy("Batch finished")
+    BATCH_STOPPED = "batch_stopped", gettext_lazy("Batch stopped")
+    BATCH_PAUSED = "batch_paused", gettext_lazy("Batch paused automatically")
+    BATCH_RESUMED = "batch_resumed", gettext_lazy("Batch resumed")
+    UNSUBSCRIBED = "unsubscribed", gettext_lazy("Contact unsubscribed")
+    STOPPED = "stopped", gettext_lazy("Stopped by support")
+    URGENT_CANCEL_REQUESTED = (
+        "urgent_cancel_requested",
+        gettext_lazy("Urgent cancellation requested"),
+    )
+    URGENT_CANCEL_DECLINED = "urgent_cancel_declined", gettext_lazy("Urgent cancellation declined")
+    UNSCHEDULED = "unscheduled", gettext_lazy("Unscheduled")
+    RESEND_CREATED = "resend_created", gettext_lazy("Resend created")
+    CORRECTION_CREATED = "correction_created", gettext_lazy("Correction created")
+    RECIPIENTS_EXPORTED = "recipients_exported", gettext_lazy("Recipients exported")
 
 
 class SendingEvent(models.Model):

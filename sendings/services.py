@@ -10,6 +10,8 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from batches.models import Batch, Recipient, RecipientStatus
 from batches.services import batches_close
@@ -44,23 +46,39 @@ class BatchPlan:
 
 def _plans_check(plans: Sequence[BatchPlan]) -> None:
     if not plans:
-        raise DomainError("Choose when to send: at least one batch is needed.", code="no_batches")
+        raise DomainError(
+            _("Choose when to send: at least one batch is needed."), code="no_batches"
+        )
     if len(plans) > MAX_BATCHES:
-        raise DomainError(f"A sending can have at most {MAX_BATCHES} batches.", code="too_many")
+        raise DomainError(
+            _("A sending can have at most %(count)s batches.") % {"count": MAX_BATCHES},
+            code="too_many",
+        )
     for number, plan in enumerate(plans, start=1):
         if timezone.is_naive(plan.scheduled_at):
-            raise DomainError(f"Batch {number} needs a time with a time zone.", code="naive_time")
+            raise DomainError(
+                _("Batch %(number)s needs a time with a time zone.") % {"number": number},
+                code="naive_time",
+            )
         if plan.recipient_count is None and number != len(plans):
             raise DomainError(
-                f"Batch {number} needs a number of contacts; only the last batch may take "
-                "everyone left.",
+                _(
+                    "Batch %(number)s needs a number of contacts; only the last batch may take "
+                    "everyone left."
+                )
+                % {"number": number},
                 code="count_missing",
             )
         if plan.recipient_count is not None and plan.recipient_count < 1:
-            raise DomainError(f"Batch {number} needs at least one contact.", code="count_low")
+            raise DomainError(
+                _("Batch %(number)s needs at least one contact.") % {"number": number},
+                code="count_low",
+            )
         if number > 1 and plan.scheduled_at <= plans[number - 2].scheduled_at:
             raise DomainError(
-                f"Batch {number} must go out after batch {number - 1}.", code="out_of_order"
+                _("Batch %(number)s must go out after batch %(previous)s.")
+                % {"number": number, "previous": number - 1},
+                code="out_of_order",
             )
 
 
@@ -68,7 +86,8 @@ def _content_check(sending: Sending) -> None:
     missing = [item.needs for item in sending.missing_for_confirm() if item.field != "lists"]
     if missing:
         raise DomainError(
-            "The sending cannot be scheduled yet: it needs " + ", ".join(missing) + ".",
+            _("The sending cannot be scheduled yet: it needs %(missing)s.")
+            % {"missing": ", ".join(missing)},
             code="incomplete",
         )
 
@@ -221,7 +240,7 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         _content_check(sending)
         lists = [] if sending.source_audience else list(sending.lists.all())
         if not lists and not sending.source_audience:
-            raise DomainError("Choose at least one contact list.", code="no_lists")
+            raise DomainError(_("Choose at least one contact list."), code="no_lists")
         lists_refuse_foreign(subaccount_id=sending.subaccount_id, lists=lists)
         created = Batch.objects.bulk_create(
             Batch(
@@ -242,16 +261,21 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
             )
         if total == 0:
             raise DomainError(
-                "Nobody to send to: every contact of this audience has unsubscribed since."
+                _("Nobody to send to: every contact of this audience has unsubscribed since.")
                 if sending.source_audience
-                else "Nobody to send to: the chosen lists are empty or every contact in them "
-                "has unsubscribed or bounced.",
+                else _(
+                    "Nobody to send to: the chosen lists are empty or every contact in them "
+                    "has unsubscribed or bounced."
+                ),
                 code="empty_audience",
             )
         if len(plans) > total:
             raise DomainError(
-                f"{len(plans)} batches for {total} contacts: every batch needs at least one "
-                "contact.",
+                _(
+                    "%(batches)s batches for %(total)s contacts: every batch needs at least "
+                    "one contact."
+                )
+                % {"batches": len(plans), "total": total},
                 code="too_many",
             )
         planned = sum(p.recipient_count for p in plans[:-1])
@@ -259,8 +283,11 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         if planned >= total or (last_planned is not None and planned + last_planned != total):
             wanted = planned + (last_planned or 0)
             raise DomainError(
-                f"The batches add up to {wanted} contacts but the audience has {total}. "
-                "Adjust the batch sizes so they add up exactly.",
+                _(
+                    "The batches add up to %(wanted)s contacts but the audience has "
+                    "%(total)s. Adjust the batch sizes so they add up exactly."
+                )
+                % {"wanted": wanted, "total": total},
                 code="counts_mismatch",
             )
         created[-1].recipient_count = total - planned
@@ -281,12 +308,21 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
             ]
         )
         sending_status_refresh(sending=sending, batches=created, now=now)
-        when = "in one go" if len(created) == 1 else f"in {len(created)} batches"
+        message = (
+            ngettext(
+                "Scheduled for %(total)s contact in one go.",
+                "Scheduled for %(total)s contacts in one go.",
+                total,
+            )
+            if len(created) == 1
+            else ngettext(
+                "Scheduled for %(total)s contact in %(batches)s batches.",
+                "Scheduled for %(total)s contacts in %(batches)s batches.",
+                total,
+            )
+        ) % {"total": total, "batches": len(created)}
         event_record(
-            sending=sending,
-            kind=SendingEvent.Kind.CONFIRMED,
-            actor=actor,
-            message=f"Scheduled for {total} contacts {when}.",
+            sending=sending, kind=SendingEvent.Kind.CONFIRMED, actor=actor, message=message
         )
         if total >= ANALYZE_AFTER and connection.vendor == "postgresql":
             transaction.on_commit(_recipients_analyze)
@@ -306,25 +342,41 @@ def _recipients_analyze() -> None:
 
 
 def _refusal(sending: Sending, action: str) -> DomainError:
+    """Why `sending` cannot be canceled or stopped (`action`: "canceled" or "stopped")."""
+    name = {"name": sending.name}
     if sending.status == SendingStatus.PAUSED:
-        return DomainError(
-            f"“{sending.name}” was paused because too many of its messages failed. Support "
-            f"is looking at it and will resume or stop it, so it can't be {action} here.",
-            code="paused",
+        text = (
+            _(
+                "“%(name)s” was paused because too many of its messages failed. Support is "
+                "looking at it and will resume or stop it, so it can't be stopped here."
+            )
+            if action == "stopped"
+            else _(
+                "“%(name)s” was paused because too many of its messages failed. Support is "
+                "looking at it and will resume or stop it, so it can't be canceled here."
+            )
         )
+        return DomainError(text % name, code="paused")
     if sending.status == SendingStatus.SENDING:
-        return DomainError(
-            f"“{sending.name}” is being sent right now, so it can no longer be {action} here. "
-            "Request an urgent cancellation from support.",
-            code="in_progress",
+        text = (
+            _(
+                "“%(name)s” is being sent right now, so it can no longer be stopped here. "
+                "Request an urgent cancellation from support."
+            )
+            if action == "stopped"
+            else _(
+                "“%(name)s” is being sent right now, so it can no longer be canceled here. "
+                "Request an urgent cancellation from support."
+            )
         )
+        return DomainError(text % name, code="in_progress")
     if sending.status == SendingStatus.SENT:
         return DomainError(
-            f"“{sending.name}” has already been sent; there is nothing left to cancel.",
+            _("“%(name)s” has already been sent; there is nothing left to cancel.") % name,
             code="already_sent",
         )
     return DomainError(
-        f"“{sending.name}” is a draft that was never scheduled; there is nothing to cancel.",
+        _("“%(name)s” is a draft that was never scheduled; there is nothing to cancel.") % name,
         code="draft",
     )
 
@@ -345,9 +397,24 @@ def sending_cancel(*, sending: Sending, actor) -> Changed[Sending]:
         return [batch for batch in batches if batch.can_cancel]
 
     def describe(batches: list[Batch], closed: list[Batch], canceled: int) -> str:
-        numbers = ", ".join(str(batch.number) for batch in closed)
-        scope = "" if len(batches) == 1 else f" (batches {numbers})"
-        return f"Canceled{scope}; {canceled} contacts will not receive it."
+        values = {"count": canceled, "numbers": ", ".join(str(b.number) for b in closed)}
+        if len(batches) == 1:
+            return (
+                ngettext(
+                    "Canceled; %(count)s contact will not receive it.",
+                    "Canceled; %(count)s contacts will not receive it.",
+                    canceled,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Canceled (batches %(numbers)s); %(count)s contact will not receive it.",
+                "Canceled (batches %(numbers)s); %(count)s contacts will not receive it.",
+                canceled,
+            )
+            % values
+        )
 
     closed = batches_close(
         sending_id=sending.pk,
@@ -383,7 +450,13 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Changed[Sending]
         pick=pick,
         kind=SendingEvent.Kind.STOPPED,
         describe=lambda batches, closed, canceled: (
-            f"Stopped; {canceled} contacts will not receive it. {note}".strip()
-        ),
+            ngettext(
+                "Stopped; %(count)s contact will not receive it.",
+                "Stopped; %(count)s contacts will not receive it.",
+                canceled,
+            )
+            % {"count": canceled}
+            + f" {note}"
+        ).strip(),
     )
     return Changed(closed.sending, closed.changed, closed.canceled)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from batches.models import Batch
 from sendings.exceptions import DomainError
@@ -130,8 +131,15 @@ def refuse_if_small(sending: Sending) -> None:
     """
     if sending.is_small and not sending.is_paused:
         raise DomainError(
-            f"“{sending.name}” goes to {sending.total_recipients} contacts; sendings under "
-            f"{settings.SMALL_SENDING_MAX_RECIPIENTS} contacts cannot be stopped.",
+            _(
+                "“%(name)s” goes to %(count)s contacts; sendings under %(limit)s contacts "
+                "cannot be stopped."
+            )
+            % {
+                "name": sending.name,
+                "count": sending.total_recipients,
+                "limit": settings.SMALL_SENDING_MAX_RECIPIENTS,
+            },
             code="small",
         )
 
@@ -141,6 +149,7 @@ def lists_refuse_foreign(*, subaccount_id: int, lists: Sequence[ContactList]) ->
     foreign = [lst.name for lst in lists if lst.subaccount_id != subaccount_id]
     if foreign:
         raise DomainError(
-            "These lists belong to another subaccount: " + ", ".join(foreign) + ".",
+            _("These lists belong to another subaccount: %(names)s.")
+            % {"names": ", ".join(foreign)},
             code="foreign_list",
         )

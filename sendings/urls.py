@@ -3,6 +3,7 @@ from django.urls import path
 from sendings import converters  # noqa: F401  (registers <id:>, <number:>, <identifier:>)
 from sendings.contacts import views as contacts_views
 from sendings.pages import followups as followup_views
+from sendings.pages import language as language_views
 from sendings.pages import views
 from sendings.recipients import views as recipient_views
 from sendings.unsubscribe import views as unsubscribe_views
@@ -10,6 +11,8 @@ from sendings.wizard import views as wizard_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The top bar's language menu (signed in or not: the login page has it too)
+    path("language/", language_views.language_set, name="language_set"),
     # One-click unsubscribe (public: the signed token is the credential; the view answers
     # 400 to anything it did not sign)
     path("u/<str:token>/", unsubscribe_views.unsubscribe, name="unsubscribe"),

@@ -6,22 +6,30 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
-from sendings.admin.helpers import ReadOnlyAdminMixin, each_and_report
+from sendings.admin.helpers import (
+    DECLINED,
+    RESUMED,
+    STOPPED,
+    ReadOnlyAdminMixin,
+    Verb,
+    each_and_report,
+)
 from support import selectors, services
 from support.forms import DECLINE_REASONS, DeclineForm
 from support.models import Ticket
 
 
 class TicketAgeFilter(admin.SimpleListFilter):
-    title = "age"
+    title = gettext_lazy("age")
     parameter_name = "age"
 
     def lookups(self, request, model_admin):
         return [
-            ("lt1h", "Under 1 hour"),
-            ("1h-24h", "1 to 24 hours"),
-            ("gt24h", "Over a day"),
+            ("lt1h", gettext_lazy("Under 1 hour")),
+            ("1h-24h", gettext_lazy("1 to 24 hours")),
+            ("gt24h", gettext_lazy("Over a day")),
         ]
 
     def queryset(self, request, queryset):
@@ -78,7 +86,7 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Support staff handle tickets; so may superusers (admins) from here."""
         return request.user.is_superuser or selectors.is_support(request.user)
 
-    def _each(self, request, queryset, verb: str, act) -> None:
+    def _each(self, request, queryset, verb: Verb, act) -> None:
         each_and_report(
             self,
             request,
@@ -86,12 +94,12 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             verb=verb,
             act=act,
             label=lambda ticket: f"#{ticket.pk} {ticket.sending_name}",
-            refused_suffix=lambda ticket: f"ticket #{ticket.pk}",
+            refused_suffix=lambda ticket: gettext("ticket #%(ticket)s") % {"ticket": ticket.pk},
         )
 
     @admin.action(
-        description="Stop the sending of this ticket",
-        description_plural="Stop the sendings of selected tickets",
+        description=gettext_lazy("Stop the sending of this ticket"),
+        description_plural=gettext_lazy("Stop the sendings of selected tickets"),
         permissions=["handle"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
@@ -99,13 +107,13 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            "stopped",
+            STOPPED,
             lambda ticket: services.ticket_stop_sending(ticket=ticket, actor=request.user),
         )
 
     @admin.action(
-        description="Resume the paused sending of this ticket",
-        description_plural="Resume the paused sendings of selected tickets",
+        description=gettext_lazy("Resume the paused sending of this ticket"),
+        description_plural=gettext_lazy("Resume the paused sendings of selected tickets"),
         permissions=["handle"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
@@ -113,13 +121,13 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            "resumed",
+            RESUMED,
             lambda ticket: services.ticket_resume_sending(ticket=ticket, actor=request.user),
         )
 
     @admin.action(
-        description="Decline this ticket",
-        description_plural="Decline selected tickets",
+        description=gettext_lazy("Decline this ticket"),
+        description_plural=gettext_lazy("Decline selected tickets"),
         permissions=["handle"],
         location=[admin.ActionLocation.CHANGE_LIST],  # its reason page posts to the list
     )
@@ -131,7 +139,7 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self._each(
                 request,
                 queryset,
-                "declined",
+                DECLINED,
                 lambda ticket: services.ticket_decline(
                     ticket=ticket, actor=request.user, reason=reason
                 ),
@@ -139,7 +147,7 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Decline urgent cancellation requests",
+            "title": gettext("Decline urgent cancellation requests"),
             "opts": self.model._meta,
             "tickets": queryset,
             "form": form,

@@ -1,9 +1,10 @@
 from django import forms
+from django.utils.translation import gettext_lazy
 
 DECLINE_REASONS = [
-    "Small sending: sendings under the minimum size cannot be stopped.",
-    "Already completed: every contact had received it.",
-    "The request did not come from someone allowed to act on this account.",
+    gettext_lazy("Small sending: sendings under the minimum size cannot be stopped."),
+    gettext_lazy("Already completed: every contact had received it."),
+    gettext_lazy("The request did not come from someone allowed to act on this account."),
 ]
 
 
@@ -17,5 +18,7 @@ class DeclineForm(forms.Form):
     reason = forms.CharField(
         max_length=500,
         strip=True,
-        error_messages={"required": "Give a reason for declining: the customer is told it."},
+        error_messages={
+            "required": gettext_lazy("Give a reason for declining: the customer is told it.")
+        },
     )

@@ -1,7 +1,10 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
+# A protocol, not a sentence: the same in every language (never translated).
 URGENT_CANCEL_SUBJECT = "Urgent Cancel Sending"
 
 
@@ -10,15 +13,15 @@ class Ticket(models.Model):
     or a batch the platform paused because too many of its messages failed."""
 
     class Kind(models.TextChoices):
-        URGENT_CANCEL = "urgent_cancel", "Urgent cancellation"
-        AUTO_PAUSE = "auto_pause", "Paused automatically"
+        URGENT_CANCEL = "urgent_cancel", gettext_lazy("Urgent cancellation")
+        AUTO_PAUSE = "auto_pause", gettext_lazy("Paused automatically")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        STOPPED = "stopped", "Stopped"
-        DECLINED = "declined", "Declined"
-        TOO_LATE = "too_late", "Too late"
-        RESUMED = "resumed", "Resumed"
+        OPEN = "open", pgettext_lazy("ticket status", "Open")
+        STOPPED = "stopped", pgettext_lazy("ticket status", "Stopped")
+        DECLINED = "declined", pgettext_lazy("ticket status", "Declined")
+        TOO_LATE = "too_late", pgettext_lazy("ticket status", "Too late")
+        RESUMED = "resumed", pgettext_lazy("ticket status", "Resumed")
 
     sending = models.ForeignKey(
         "sendings.Sending", on_delete=models.PROTECT, related_name="tickets"
@@ -94,26 +97,33 @@ class Ticket(models.Model):
             return self.pause_outcome
         match self.status:
             case self.Status.OPEN:
-                return "Cancellation requested: support has been asked to stop it."
+                return _("Cancellation requested: support has been asked to stop it.")
             case self.Status.STOPPED:
                 # A note when someone else canceled what was left before support acted.
-                return f"{self.outcome_note or 'Stopped by support'}: {self.received_phrase}."
+                return _("%(note)s: %(received)s.") % {
+                    "note": self.outcome_note or _("Stopped by support"),
+                    "received": self.received_phrase,
+                }
             case self.Status.DECLINED:
-                return f"Cancellation declined: {self.outcome_note}"
+                return _("Cancellation declined: %(reason)s") % {"reason": self.outcome_note}
             case _:
-                return "Too late to stop: it finished before support could act."
+                return _("Too late to stop: it finished before support could act.")
 
     @property
     def pause_outcome(self) -> str:
         match self.status:
             case self.Status.OPEN:
-                return "Paused: support is looking at it."
+                return _("Paused: support is looking at it.")
             case self.Status.RESUMED:
-                return f"{self.outcome_note or 'Resumed by support'}: it is being sent again."
+                return _("%(note)s: it is being sent again.") % {
+                    "note": self.outcome_note or _("Resumed by support")
+                }
             case self.Status.STOPPED:
-                return f"Stopped by support after the pause: {self.received_phrase}."
+                return _("Stopped by support after the pause: %(received)s.") % {
+                    "received": self.received_phrase
+                }
             case _:
-                return "The sending finished."
+                return _("The sending finished.")
 
     @property
     def reason(self) -> str:
@@ -122,8 +132,14 @@ class Ticket(models.Model):
 
     @property
     def received_phrase(self) -> str:
+        from django.utils.translation import ngettext
+
         from sendings.formatting import thousands
 
         received = self.received_at_stop or 0
         total = self.sending.total_recipients
-        return f"{thousands(received)} of {thousands(total)} contacts had received it"
+        return ngettext(
+            "%(received)s of %(total)s contact had received it",
+            "%(received)s of %(total)s contacts had received it",
+            total,
+        ) % {"received": thousands(received), "total": thousands(total)}

@@ -13,11 +13,13 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from batches.dispatch import batch_resume_and_deliver
 from batches.models import Batch
 from batches.services import inflight_count
 from sendings.exceptions import DomainError
+from sendings.formatting import thousands
 from sendings.models import Sending, SendingEvent, SendingStatus
 from sendings.outbox.services import notification_owe
 from sendings.results import Changed
@@ -66,7 +68,8 @@ def ticket_file(*, sending: Sending, requester, message: str = "") -> tuple[Tick
             sending=sending,
             kind=SendingEvent.Kind.URGENT_CANCEL_REQUESTED,
             actor=requester,
-            message=f"Urgent cancellation requested (ticket #{ticket.pk}).",
+            message=_("Urgent cancellation requested (ticket #%(ticket)s).")
+            % {"ticket": ticket.pk},
         )
         notification_owe(kind=TICKET_REQUEST, object_id=ticket.pk)
     return ticket, True
@@ -75,17 +78,27 @@ def ticket_file(*, sending: Sending, requester, message: str = "") -> tuple[Tick
 def _not_in_progress(sending: Sending) -> DomainError:
     if sending.is_finished:
         return DomainError(
-            f"“{sending.name}” has finished ({sending.get_status_display().lower()}) in the "
-            f"meantime: {sending.sent_count:,} of {sending.total_recipients:,} contacts received "
-            "it. There is nothing left to stop, so no request was sent.",
+            _(
+                "“%(name)s” has finished (%(status)s) in the meantime: %(sent)s of %(total)s "
+                "contacts received it. There is nothing left to stop, so no request was sent."
+            )
+            % {
+                "name": sending.name,
+                "status": sending.get_status_display().lower(),
+                "sent": thousands(sending.sent_count),
+                "total": thousands(sending.total_recipients),
+            },
             code="finished",
         )
     if sending.status == SendingStatus.SCHEDULED:
         return DomainError(
-            f"“{sending.name}” is not being sent right now: you can cancel it yourself.",
+            _("“%(name)s” is not being sent right now: you can cancel it yourself.")
+            % {"name": sending.name},
             code="scheduled",
         )
-    return DomainError(f"“{sending.name}” is a draft; nothing is being sent.", code="draft")
+    return DomainError(
+        _("“%(name)s” is a draft; nothing is being sent.") % {"name": sending.name}, code="draft"
+    )
 
 
 def _lock(ticket: Ticket) -> tuple[Sending, Ticket]:
@@ -95,7 +108,9 @@ def _lock(ticket: Ticket) -> tuple[Sending, Ticket]:
 
 def _refuse_closed(ticket: Ticket) -> DomainError:
     return DomainError(
-        f"This request is already closed: {ticket.get_status_display().lower()}.", code="closed"
+        _("This request is already closed: %(status)s.")
+        % {"status": ticket.get_status_display().lower()},
+        code="closed",
     )
 
 
@@ -121,7 +136,9 @@ def ticket_stop_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
         ticket.status = Ticket.Status.STOPPED
         ticket.handled_by, ticket.handled_at = actor, now
         ticket.save(update_fields=["status", "handled_by", "handled_at"])
-        stopped = sending_stop(sending=sending, actor=actor, note=f"Ticket #{ticket.pk}.")
+        stopped = sending_stop(
+            sending=sending, actor=actor, note=_("Ticket #%(ticket)s.") % {"ticket": ticket.pk}
+        )
         ticket.received_at_stop = stopped.obj.sent_count
         ticket.save(update_fields=["received_at_stop"])
         notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
@@ -136,7 +153,7 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
     """
     reason = reason.strip()
     if not reason:
-        raise DomainError("Give a reason for declining: the customer is told it.", code="reason")
+        raise DomainError(_("Give a reason for declining: the customer is told it."), code="reason")
     with transaction.atomic():
         sending, ticket = _lock(ticket)
         if ticket.status == Ticket.Status.DECLINED:
@@ -145,7 +162,7 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
             raise _refuse_closed(ticket)
         if ticket.is_auto_pause:
             raise DomainError(
-                "A paused sending waits for support: resume it or stop it.", code="paused"
+                _("A paused sending waits for support: resume it or stop it."), code="paused"
             )
         ticket.status = Ticket.Status.DECLINED
         ticket.handled_by, ticket.handled_at = actor, timezone.now()
@@ -155,7 +172,8 @@ def ticket_decline(*, ticket: Ticket, actor, reason: str) -> Changed[Ticket]:
             sending=sending,
             kind=SendingEvent.Kind.URGENT_CANCEL_DECLINED,
             actor=actor,
-            message=f"Urgent cancellation declined (ticket #{ticket.pk}): {reason}",
+            message=_("Urgent cancellation declined (ticket #%(ticket)s): %(reason)s")
+            % {"ticket": ticket.pk, "reason": reason},
         )
         notification_owe(kind=TICKET_OUTCOME, object_id=ticket.pk)
     return Changed(ticket, changed=True)
@@ -180,12 +198,15 @@ def tickets_close_on_finish(*, sending: Sending, actor, now: datetime) -> None:
 def _ticket_close_on_finish(ticket: Ticket, *, sending: Sending, actor, now: datetime) -> None:
     if sending.status == SendingStatus.SENT:
         ticket.status = Ticket.Status.TOO_LATE
-        ticket.outcome_note = "The sending finished before support could stop it."
+        ticket.outcome_note = _("The sending finished before support could stop it.")
     else:
         ticket.status = Ticket.Status.STOPPED
         ticket.handled_by = actor
-        who = actor.get_username() if actor is not None else "the system"
-        ticket.outcome_note = f"Canceled by {who} before support acted"
+        ticket.outcome_note = (
+            _("Canceled by %(user)s before support acted") % {"user": actor.get_username()}
+            if actor is not None
+            else _("Canceled by the system before support acted")
+        )
         ticket.received_at_stop = Sending.objects.values_list("sent_count", flat=True).get(
             pk=sending.pk
         )
@@ -239,17 +260,20 @@ def ticket_resume_sending(*, ticket: Ticket, actor) -> Changed[Ticket]:
             return Changed(ticket, changed=False)
         if not ticket.is_auto_pause:
             raise DomainError(
-                "Only a sending the platform paused can be resumed.", code="not_paused"
+                _("Only a sending the platform paused can be resumed."), code="not_paused"
             )
         if not ticket.is_open:
             raise _refuse_closed(ticket)
         paused = Batch.objects.filter(sending=sending, status=Batch.Status.PAUSED).first()
         if paused is None:
-            raise DomainError(f"“{sending.name}” is not paused any more.", code="not_paused")
+            raise DomainError(
+                _("“%(name)s” is not paused any more.") % {"name": sending.name},
+                code="not_paused",
+            )
         now = timezone.now()
         ticket.status = Ticket.Status.RESUMED
         ticket.handled_by, ticket.handled_at = actor, now
-        ticket.outcome_note = f"Resumed by {actor.get_username()}"
+        ticket.outcome_note = _("Resumed by %(user)s") % {"user": actor.get_username()}
         ticket.received_at_stop = sending.sent_count
         ticket.save(
             update_fields=["status", "handled_by", "handled_at", "outcome_note", "received_at_stop"]

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sendings import selectors as sending_selectors
@@ -83,10 +84,15 @@ def ticket_request(request: HttpRequest, identifier: str) -> HttpResponse:
         outcome = Outcome.refusal(error)
     else:
         outcome = Outcome.success(
-            f"Support has your urgent request to stop “{sending.name}”. "
-            "You will be emailed the outcome."
-            if created
-            else f"Support already has a request to stop “{sending.name}”; no new one was sent."
+            (
+                _(
+                    "Support has your urgent request to stop “%(name)s”. You will be emailed "
+                    "the outcome."
+                )
+                if created
+                else _("Support already has a request to stop “%(name)s”; no new one was sent.")
+            )
+            % {"name": sending.name}
         )
     if not request.htmx:
         return outcome_redirect(request, outcome, back)
@@ -103,7 +109,7 @@ def support_required(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not selectors.is_support(request.user):
-            raise PermissionDenied("Only support staff can see cancellation requests.")
+            raise PermissionDenied(_("Only support staff can see cancellation requests."))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -155,8 +161,11 @@ def ticket_stop(request: HttpRequest, ticket_id: int) -> HttpResponse:
         outcome = Outcome.refusal(error)
     else:
         outcome = Outcome.success(
-            f"“{stopped.sending_name}” is stopped: {stopped.received_phrase}. "
-            "The requester will be emailed the final number."
+            _(
+                "“%(name)s” is stopped: %(received)s. The requester will be emailed the final "
+                "number."
+            )
+            % {"name": stopped.sending_name, "received": stopped.received_phrase}
         )
     return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))
 
@@ -171,9 +180,12 @@ def ticket_resume(request: HttpRequest, ticket_id: int) -> HttpResponse:
         outcome = Outcome.refusal(error)
     else:
         outcome = Outcome.success(
-            f"“{ticket.sending_name}” is being sent again; failures are measured afresh."
-            if result.changed
-            else f"“{ticket.sending_name}” was already resumed."
+            (
+                _("“%(name)s” is being sent again; failures are measured afresh.")
+                if result.changed
+                else _("“%(name)s” was already resumed.")
+            )
+            % {"name": ticket.sending_name}
         )
     return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))
 
@@ -193,5 +205,7 @@ def ticket_decline(request: HttpRequest, ticket_id: int) -> HttpResponse:
     except DomainError as error:
         outcome = Outcome.refusal(error)
     else:
-        outcome = Outcome.success(f"The request for “{declined.sending_name}” was declined.")
+        outcome = Outcome.success(
+            _("The request for “%(name)s” was declined.") % {"name": declined.sending_name}
+        )
     return outcome_redirect(request, outcome, reverse("ticket_detail", args=[ticket.pk]))

@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, int]] = [
     ("sendings.contacts.tasks", 2),
     ("sendings.contacts.csv_import", 2),
     ("sendings.tenancy.selectors", 2),
+    ("sendings.tenancy.services", 2),
     ("sendings.wizard.html_text", 2),
     ("support.views", 4),
     ("support.urls", 4),

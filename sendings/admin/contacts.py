@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from sendings.admin.helpers import SubaccountListFilter
 from sendings.contacts import services as contact_services
@@ -84,7 +85,7 @@ class ContactListAdmin(admin.ModelAdmin):
         )
         return super().get_queryset(request).annotate(_member_count=Coalesce(Subquery(members), 0))
 
-    @admin.display(description="Members", ordering="_member_count")
+    @admin.display(description=gettext_lazy("Members"), ordering="_member_count")
     def member_count(self, obj) -> str:
         count = getattr(obj, "_member_count", None)
         if count is None:

@@ -1,8 +1,10 @@
 """What every app's admin shares: read-only pages, and running a service per selected object."""
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy
 
 from sendings.exceptions import DomainError
 from sendings.models import Subaccount
@@ -29,12 +31,43 @@ class SubaccountListFilter(admin.RelatedFieldListFilter):
         return [(s.pk, str(s)) for s in Subaccount.objects.select_related("account")]
 
 
+@dataclass(frozen=True)
+class Verb:
+    """What an admin action reports, per outcome (%(items)s, %(reason)s and %(object)s)."""
+
+    done: str
+    already: str
+    refused: str
+
+
+CANCELED = Verb(
+    gettext_lazy("Canceled: %(items)s."),
+    gettext_lazy("Already canceled, nothing to do: %(items)s."),
+    gettext_lazy("Not canceled: %(reason)s (%(object)s)"),
+)
+STOPPED = Verb(
+    gettext_lazy("Stopped: %(items)s."),
+    gettext_lazy("Already stopped, nothing to do: %(items)s."),
+    gettext_lazy("Not stopped: %(reason)s (%(object)s)"),
+)
+RESUMED = Verb(
+    gettext_lazy("Resumed: %(items)s."),
+    gettext_lazy("Already resumed, nothing to do: %(items)s."),
+    gettext_lazy("Not resumed: %(reason)s (%(object)s)"),
+)
+DECLINED = Verb(
+    gettext_lazy("Declined: %(items)s."),
+    gettext_lazy("Already declined, nothing to do: %(items)s."),
+    gettext_lazy("Not declined: %(reason)s (%(object)s)"),
+)
+
+
 def each_and_report[T](
     model_admin: admin.ModelAdmin,
     request,
     objects: Iterable[T],
     *,
-    verb: str,
+    verb: Verb,
     act: Callable[[T], Changed],
     label: Callable[[T], str],
     refused_suffix: Callable[[T], str],
@@ -46,16 +79,14 @@ def each_and_report[T](
         try:
             result = act(obj)
         except DomainError as exc:
-            refused.append(f"Not {verb}: {exc.message} ({refused_suffix(obj)})")
+            refused.append(verb.refused % {"reason": exc.message, "object": refused_suffix(obj)})
             continue
         (done if result.changed else already).append(label(obj))
     if done:
-        model_admin.message_user(
-            request, f"{verb.capitalize()}: " + ", ".join(done) + ".", messages.SUCCESS
-        )
+        model_admin.message_user(request, verb.done % {"items": ", ".join(done)}, messages.SUCCESS)
     if already:
         model_admin.message_user(
-            request, f"Already {verb}, nothing to do: " + ", ".join(already) + ".", messages.INFO
+            request, verb.already % {"items": ", ".join(already)}, messages.INFO
         )
     for message in refused:
         model_admin.message_user(request, message, messages.WARNING)

@@ -10,10 +10,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy
 
 from batches.models import Batch
 from sendings import services
-from sendings.admin.helpers import ReadOnlyAdminMixin, SubaccountListFilter, each_and_report
+from sendings.admin.helpers import (
+    CANCELED,
+    ReadOnlyAdminMixin,
+    SubaccountListFilter,
+    each_and_report,
+)
 from sendings.exceptions import DomainError
 from sendings.models import (
     Sending,
@@ -60,7 +66,9 @@ class SendingAdminForm(forms.ModelForm):
             )
             if status != SendingStatus.DRAFT:
                 raise ValidationError(
-                    "This sending was scheduled meanwhile; its content can no longer change."
+                    gettext(
+                        "This sending was scheduled meanwhile; its content can no longer change."
+                    )
                 )
         subaccount = cleaned.get("subaccount")
         subaccount_id = subaccount.pk if subaccount else self.instance.subaccount_id
@@ -119,8 +127,8 @@ class SendingAdmin(admin.ModelAdmin):
             return [(None, content)]
         return [
             (None, content),
-            ("Status and counts", {"fields": STATE_FIELDS}),
-            ("History", {"fields": HISTORY_FIELDS}),
+            (gettext_lazy("Status and counts"), {"fields": STATE_FIELDS}),
+            (gettext_lazy("History"), {"fields": HISTORY_FIELDS}),
         ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -154,7 +162,8 @@ class SendingAdmin(admin.ModelAdmin):
             # Its page was opened while it was still a draft; the edits are dropped, say so.
             self.message_user(
                 request,
-                f"“{obj.name}” is no longer a draft, so its content was not changed.",
+                gettext("“%(name)s” is no longer a draft, so its content was not changed.")
+                % {"name": obj.name},
                 messages.WARNING,
             )
         # Only what the form edits, through the wizard's service (row lock, Draft re-checked):
@@ -187,7 +196,7 @@ class SendingAdmin(admin.ModelAdmin):
             raise PermissionDenied
         obj.delete()
 
-    @admin.display(description="Recent events")
+    @admin.display(description=gettext_lazy("Recent events"))
     def recent_events(self, obj) -> str:
         events = obj.events.order_by("-created_at", "-id")[:RECENT_EVENTS]
         rows = format_html_join(
@@ -209,7 +218,7 @@ class SendingAdmin(admin.ModelAdmin):
             ),
         )
         if not rows:
-            return "None yet."
+            return gettext("None yet.")
         url = reverse("admin:sendings_sendingevent_changelist")
         return format_html(
             '<table><tbody>{}</tbody></table><p><a href="{}?sending__id__exact={}">'
@@ -220,8 +229,8 @@ class SendingAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Cancel this sending",
-        description_plural="Cancel selected sendings",
+        description=gettext_lazy("Cancel this sending"),
+        description_plural=gettext_lazy("Cancel selected sendings"),
         permissions=["change"],
         location=[admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM],
     )
@@ -231,7 +240,7 @@ class SendingAdmin(admin.ModelAdmin):
             self,
             request,
             queryset.order_by("pk"),
-            verb="canceled",
+            verb=CANCELED,
             act=lambda sending: services.sending_cancel(sending=sending, actor=request.user),
             label=_sending_label,
             refused_suffix=lambda sending: sending.identifier,
@@ -259,6 +268,6 @@ class SendingEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 
-    @admin.display(description="Batch", ordering="batch__number")
+    @admin.display(description=gettext_lazy("Batch"), ordering="batch__number")
     def batch_number(self, obj):
         return obj.batch.number if obj.batch_id else None

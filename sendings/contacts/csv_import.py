@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+
+from sendings.formatting import thousands
 
 EMAIL_MAX_LENGTH = 254  # Contact.email
 NAME_MAX_LENGTH = 200  # Contact.name
@@ -60,18 +63,21 @@ def contacts_csv_decode(data: bytes) -> str:
     if b"\x00" in data[:65536]:
         # UTF-16 text, spreadsheets (.xlsx is a zip), images: none of them is a CSV file.
         raise CsvFileError(
-            "This is not a CSV file. Save the spreadsheet as “CSV UTF-8” and upload that."
+            _("This is not a CSV file. Save the spreadsheet as “CSV UTF-8” and upload that.")
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise CsvFileError(
-            f"The file is not UTF-8 text (line {line:,} has characters in another encoding). "
-            "Save it as “CSV UTF-8” and upload it again."
+            _(
+                "The file is not UTF-8 text (line %(line)s has characters in another "
+                "encoding). Save it as “CSV UTF-8” and upload it again."
+            )
+            % {"line": thousands(line)}
         ) from None
     if "\x00" in text:
-        raise CsvFileError("This is not a CSV file: it contains binary data.")
+        raise CsvFileError(_("This is not a CSV file: it contains binary data."))
     return text
 
 
@@ -81,26 +87,30 @@ def _letters(cell: str) -> str:
     return re.sub(r"[^a-z]", "", folded)
 
 
+def _invalid(raw: str) -> str:
+    return _("“%(email)s” is not a valid email address") % {"email": _shorten(raw)}
+
+
 def email_normalize(raw: str) -> tuple[str, str | None]:
     """(lower-cased email, None) when valid, else (raw, the reason)."""
     email = raw.strip().strip("<>").strip().lower()
     if not email:
-        return email, "Email is missing"
+        return email, _("Email is missing")
     if len(email) > EMAIL_MAX_LENGTH:
-        return email, f"Email is longer than {EMAIL_MAX_LENGTH} characters"
+        return email, _("Email is longer than %(count)s characters") % {"count": EMAIL_MAX_LENGTH}
     if not email.isascii():
         # Stored as ASCII (punycode domain), so Python's and the database's lower() agree.
-        local, _, domain = email.rpartition("@")
+        local, _at, domain = email.rpartition("@")
         try:
             email = f"{local}@{domain.encode('idna').decode('ascii')}"
         except UnicodeError:
-            return email, f"“{_shorten(raw)}” is not a valid email address"
+            return email, _invalid(raw)
         if not email.isascii() or len(email) > EMAIL_MAX_LENGTH:
-            return email, f"“{_shorten(raw)}” is not a valid email address"
+            return email, _invalid(raw)
     try:
         validate_email(email)
     except ValidationError:
-        return email, f"“{_shorten(raw)}” is not a valid email address"
+        return email, _invalid(raw)
     return email, None
 
 
@@ -197,11 +207,14 @@ def contacts_csv_parse(data: bytes) -> ParsedContacts:
             else:
                 contacts[email] = name
     except csv.Error as error:
-        raise CsvFileError(f"Line {line:,} cannot be read as CSV ({error}).") from None
+        raise CsvFileError(
+            _("Line %(line)s cannot be read as CSV (%(error)s).")
+            % {"line": thousands(line), "error": error}
+        ) from None
     if parsed.total_rows == 0:
         raise CsvFileError(
-            "The file has a header row but no contacts."
+            _("The file has a header row but no contacts.")
             if parsed.has_header
-            else "The file has no rows."
+            else _("The file has no rows.")
         )
     return parsed

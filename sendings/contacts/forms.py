@@ -2,6 +2,9 @@
 
 from django import forms
 from django.conf import settings
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sendings.contacts.csv_import import CsvFileError, contacts_csv_decode
 from sendings.fields import SingleLineField, WholeNumberField
@@ -10,7 +13,7 @@ from sendings.fields import SingleLineField, WholeNumberField
 class ContactListForm(forms.Form):
     """A list's name; whether it is free is the service's call (contact_list_create/rename)."""
 
-    name = SingleLineField(label="List name", max_length=200, strip=True)
+    name = SingleLineField(label=gettext_lazy("List name"), max_length=200, strip=True)
 
 
 class ContactSearchForm(forms.Form):
@@ -28,8 +31,10 @@ class ContactImportForm(forms.Form):
     """The upload: at most CONTACT_IMPORT_MAX_MB, and readable text. Rows are checked later."""
 
     file = forms.FileField(
-        label="CSV file",
-        help_text="Columns: email, then name. A header row is optional; commas or semicolons.",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            "Columns: email, then name. A header row is optional; commas or semicolons."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,text/csv,text/plain"}),
     )
 
@@ -40,8 +45,16 @@ class ContactImportForm(forms.Form):
         limit = settings.CONTACT_IMPORT_MAX_MB
         if upload.size > limit * 1024 * 1024:
             raise forms.ValidationError(
-                f"The file is {upload.size / 1024 / 1024:.1f} MB; the limit is {limit} MB. "
-                "Split it into smaller files."
+                _(
+                    "The file is %(size)s MB; the limit is %(limit)s MB. Split it into smaller "
+                    "files."
+                )
+                % {
+                    "size": f"{upload.size / 1024 / 1024:.1f}".replace(
+                        ".", formats.get_format("DECIMAL_SEPARATOR")
+                    ),
+                    "limit": limit,
+                }
             )
         content = upload.read()
         try:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.translation import pgettext_lazy
 
 from sendings.tenancy.models import Subaccount
 
@@ -85,10 +86,10 @@ class ContactImport(models.Model):
     """A CSV upload into a list: the file is kept until a worker has read it, progress is polled."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        RUNNING = "running", "Importing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", pgettext_lazy("import status", "Waiting")
+        RUNNING = "running", pgettext_lazy("import status", "Importing")
+        DONE = "done", pgettext_lazy("import status", "Done")
+        FAILED = "failed", pgettext_lazy("import status", "Failed")
 
     subaccount = models.ForeignKey(Subaccount, on_delete=models.CASCADE, related_name="imports")
     contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="imports")

@@ -7,7 +7,8 @@ from celery import signature
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from batches.unsubscribing import recipients_cancel_unsubscribed
@@ -15,6 +16,7 @@ from sendings.contacts.csv_import import CsvFileError, contacts_csv_parse
 from sendings.exceptions import DomainError
 from sendings.models import Contact, ContactImport, ContactList, Subaccount
 from sendings.results import Changed
+from sendings.tenancy.selectors import user_language
 
 CONTACT_IMPORT_CHUNK_SIZE = 5_000
 # The import page shows the first errors; invalid_count keeps the full number.
@@ -31,12 +33,18 @@ def _import_task_enqueue(contact_import_id: int) -> None:
     signature(IMPORT_TASK, args=(contact_import_id,)).delay()
 
 
+def _name_taken(name: str) -> DomainError:
+    return DomainError(
+        _("There is already a list named “%(name)s”.") % {"name": name}, code="name_taken"
+    )
+
+
 def _list_name_refuse_if_taken(*, subaccount_id: int, name: str, exclude_pk=None) -> None:
     taken = ContactList.objects.filter(subaccount_id=subaccount_id, name__iexact=name)
     if exclude_pk is not None:
         taken = taken.exclude(pk=exclude_pk)
     if taken.exists():
-        raise DomainError(f"There is already a list named “{name}”.", code="name_taken")
+        raise _name_taken(name)
 
 
 def contact_list_create(*, subaccount: Subaccount, name: str) -> ContactList:
@@ -48,7 +56,7 @@ def contact_list_create(*, subaccount: Subaccount, name: str) -> ContactList:
         with transaction.atomic():
             return ContactList.objects.create(subaccount=subaccount, name=name)
     except IntegrityError:
-        raise DomainError(f"There is already a list named “{name}”.", code="name_taken") from None
+        raise _name_taken(name) from None
 
 
 def contact_list_rename(*, contact_list: ContactList, name: str) -> ContactList:
@@ -63,7 +71,7 @@ def contact_list_rename(*, contact_list: ContactList, name: str) -> ContactList:
         with transaction.atomic():
             ContactList.objects.filter(pk=contact_list.pk).update(name=name)
     except IntegrityError:
-        raise DomainError(f"There is already a list named “{name}”.", code="name_taken") from None
+        raise _name_taken(name) from None
     contact_list.name = name
     return contact_list
 
@@ -212,6 +220,17 @@ def _contact_import_fail(contact_import_id: int, message: str) -> None:
 
 
 def contact_import_run(*, contact_import_id: int) -> ContactImport | None:
+    """Import a pending upload (below), its messages in the language of who uploaded it."""
+    uploader = (
+        ContactImport.objects.filter(pk=contact_import_id)
+        .values_list("created_by_id", flat=True)
+        .first()
+    )
+    with translation.override(user_language(user_id=uploader)):
+        return _contact_import_run(contact_import_id=contact_import_id)
+
+
+def _contact_import_run(*, contact_import_id: int) -> ContactImport | None:
     """Import a pending upload: parse it, then merge its contacts chunk by chunk.
 
     Runs at most once per import: it starts by moving the row from pending to running with a
@@ -280,8 +299,10 @@ def contact_import_run(*, contact_import_id: int) -> ContactImport | None:
     except Exception:
         _contact_import_fail(
             contact_import_id,
-            "The import stopped because of an unexpected error. Contacts counted above were "
-            "imported; importing the same file again completes it without duplicates.",
+            _(
+                "The import stopped because of an unexpected error. Contacts counted above "
+                "were imported; importing the same file again completes it without duplicates."
+            ),
         )
         raise
     ContactImport.objects.filter(pk=contact_import_id).update(

@@ -13,6 +13,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sendings.contacts import selectors
@@ -95,7 +97,9 @@ def contact_lists(request: HttpRequest, subaccount_id: int) -> HttpResponse:
             except DomainError as error:
                 form.add_error("name", error.message)
             else:
-                messages.success(request, f"List “{contact_list.name}” created.")
+                messages.success(
+                    request, _("List “%(name)s” created.") % {"name": contact_list.name}
+                )
                 return redirect("contact_list_detail", list_id=contact_list.pk)
     context = {
         **_shell(request, subaccount),
@@ -152,7 +156,9 @@ def contact_list_rename(request: HttpRequest, list_id: int) -> HttpResponse:
                 form.add_error("name", error.message)
             else:
                 if contact_list.name != old_name:
-                    messages.success(request, f"List renamed to “{contact_list.name}”.")
+                    messages.success(
+                        request, _("List renamed to “%(name)s”.") % {"name": contact_list.name}
+                    )
                 return redirect("contact_list_detail", list_id=contact_list.pk)
     context = {**_shell(request, membership.subaccount), "contact_list": contact_list, "form": form}
     return render_in_zone(request, RENAME_TEMPLATE, context, membership.subaccount)
@@ -189,12 +195,16 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     )
     contact = result.obj
     text = (
-        f"{contact.email} is unsubscribed: no future sending will reach them."
+        _("%(email)s is unsubscribed: no future sending will reach them.")
         if result.changed
-        else f"{contact.email} was already unsubscribed."
-    )
+        else _("%(email)s was already unsubscribed.")
+    ) % {"email": contact.email}
     if result.canceled:
-        text += f" {result.canceled} waiting message(s) to them were canceled."
+        text += " " + ngettext(
+            "%(count)s waiting message to them was canceled.",
+            "%(count)s waiting messages to them were canceled.",
+            result.canceled,
+        ) % {"count": result.canceled}
     return _contact_row_response(request, contact, membership, text)
 
 
@@ -207,10 +217,10 @@ def contact_bounce_clear(request: HttpRequest, contact_id: int) -> HttpResponse:
     result = contact_services.contact_bounce_clear(contact=contact)
     contact = result.obj
     text = (
-        f"{contact.email} is no longer marked bounced: the next sendings will include it."
+        _("%(email)s is no longer marked bounced: the next sendings will include it.")
         if result.changed
-        else f"{contact.email} was not marked bounced."
-    )
+        else _("%(email)s was not marked bounced.")
+    ) % {"email": contact.email}
     return _contact_row_response(request, contact, membership, text)
 
 

@@ -14,11 +14,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from sendings import followups, selectors
 from sendings.exceptions import DomainError
+from sendings.formatting import thousands
 from sendings.models import Sending
 from sendings.pages.shell import render_in_zone, require_marketer, shell_context
 from sendings.results import Changed
@@ -37,28 +40,34 @@ class Followup:
 
 RESEND = Followup(
     "sending_resend",
-    "Resend to those who did not receive it",
+    gettext_lazy("Resend to those who did not receive it"),
     "can_resend",
-    "A new draft “{name} (resend)” gets the same content. Its audience is fixed: the "
-    "{count} contacts whose message was canceled or failed, minus anyone who unsubscribes "
-    "before you confirm it. Nobody who received it gets it twice.",
+    gettext_lazy(
+        "A new draft “%(name)s (resend)” gets the same content. Its audience is fixed: the "
+        "%(count)s contacts whose message was canceled or failed, minus anyone who "
+        "unsubscribes before you confirm it. Nobody who received it gets it twice."
+    ),
     followups.sending_resend_create,
 )
 CORRECTION = Followup(
     "sending_correction",
-    "Send a correction to those who received it",
+    gettext_lazy("Send a correction to those who received it"),
     "can_send_correction",
-    "A new draft “Correction: {name}” goes to exactly the {count} contacts who received it "
-    "(minus anyone who unsubscribes before you confirm it). Write the subject and the "
-    "message in the wizard.",
+    gettext_lazy(
+        "A new draft “Correction: %(name)s” goes to exactly the %(count)s contacts who "
+        "received it (minus anyone who unsubscribes before you confirm it). Write the subject "
+        "and the message in the wizard."
+    ),
     followups.sending_correction_create,
 )
 UNSCHEDULE = Followup(
     "sending_unschedule",
-    "Unschedule and edit",
+    gettext_lazy("Unschedule and edit"),
     "can_unschedule",
-    "“{name}” goes back to Draft: nobody receives it until you confirm it again. Its "
-    "schedule is kept in the wizard; its contacts are counted again when you confirm.",
+    gettext_lazy(
+        "“%(name)s” goes back to Draft: nobody receives it until you confirm it again. Its "
+        "schedule is kept in the wizard; its contacts are counted again when you confirm."
+    ),
     followups.sending_unschedule,
 )
 
@@ -84,9 +93,8 @@ def _view(followup: Followup):
                 "sending": sending,
                 "followup": followup,
                 "allowed": getattr(sending, followup.allowed),
-                "explain": followup.explain.format(
-                    name=sending.name, count=f"{_count(followup, sending):,}"
-                ),
+                "explain": followup.explain
+                % {"name": sending.name, "count": thousands(_count(followup, sending))},
                 "action": reverse(followup.url_name, args=[sending.identifier]),
                 "back_url": detail,
             }
@@ -99,11 +107,17 @@ def _view(followup: Followup):
         else:
             draft = result.obj
             if followup is UNSCHEDULE:
-                text = f"“{draft.name}” is a draft again: edit it, then confirm it."
+                text = _("“%(name)s” is a draft again: edit it, then confirm it.")
             elif result.changed:
-                text = f"“{draft.name}” is a new draft for {_count(followup, sending):,} contacts."
+                count = _count(followup, sending)
+                text = ngettext(
+                    "“%(name)s” is a new draft for %(count)s contact.",
+                    "“%(name)s” is a new draft for %(count)s contacts.",
+                    count,
+                )
             else:
-                text = f"“{draft.name}” was already a draft: here it is."
+                text = _("“%(name)s” was already a draft: here it is.")
+            text %= {"name": draft.name, "count": thousands(_count(followup, sending))}
             messages.success(request, text)
             url = reverse("wizard_details", args=[draft.identifier])
         if request.htmx:

@@ -1,6 +1,7 @@
 """The list page's query parameters."""
 
 from django import forms
+from django.utils.translation import pgettext_lazy
 
 from sendings.fields import WholeNumberField
 from sendings.models import SendingStatus
@@ -11,7 +12,10 @@ class SendingListForm(forms.Form):
     """The list page's GET parameters. A bad value falls back to its default rather than a
     400: these come from URLs people bookmark and share."""
 
-    status = forms.ChoiceField(choices=[("", "All"), *SendingStatus.choices], required=False)
+    status = forms.ChoiceField(
+        choices=[("", pgettext_lazy("sending status filter", "All")), *SendingStatus.choices],
+        required=False,
+    )
     q = forms.CharField(max_length=200, required=False, strip=True)
     sort = forms.ChoiceField(choices=[(key, key) for key in SORTS], required=False)
     page = WholeNumberField(min_value=1, max_value=100_000, required=False)

@@ -1,14 +1,15 @@
 """The sending list's rows: rendered by the row partial, kept in the cache by content.
 
 A row's HTML is a pure function of what it shows (the sending's name, status, counts,
-schedule and urgent-cancel ticket), of who looks (can they act) and of the time zone. The
-cache key is a digest of exactly those values and of the template file itself, so a cached
-row can never be stale: when anything in it changes, the key changes.
+schedule and urgent-cancel ticket), of who looks (can they act), of the time zone and of the
+language. The cache key is a digest of exactly those values, of the template file itself and
+of the translation catalogs, so a cached row can never be stale: when anything in it changes,
+the key changes.
 
 Nothing of the request is in the key: the list URL the row's forms return to (`next`, with
 the page's search and filters) is put in after the cache, in place of a marker. So a search
 or junk query parameters add no keys, and the cache holds at most a row per sending, role
-and zone. Sent and canceled sendings, most of any list, never
+zone and language. Sent and canceled sendings, most of any list, never
 change again; a page of 50 rows then costs one cache round trip instead of 50 renders (about
 15 ms on this machine).
 """
@@ -25,6 +26,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from redis.exceptions import RedisError
 
 from sendings.models import Sending
@@ -38,9 +40,15 @@ ROW_TTL_SECONDS = 24 * 3600
 # Stands for the `next` URL in cached rows. No sending field can contain it: forms and
 # PostgreSQL refuse NUL characters.
 NEXT_MARKER = "\x00next-url\x00"
-# A new release with a changed template gets new keys.
+# A new release with a changed template or translation gets new keys.
 _TEMPLATE_DIGEST = hashlib.blake2b(
-    (Path(settings.BASE_DIR) / "templates/sendings/sending_list.html").read_bytes(),
+    b"".join(
+        path.read_bytes()
+        for path in [
+            Path(settings.BASE_DIR) / "templates/sendings/sending_list.html",
+            *sorted(Path(settings.BASE_DIR).glob("locale/*/LC_MESSAGES/django.po")),
+        ]
+    ),
     digest_size=8,
 ).hexdigest()
 
@@ -63,6 +71,7 @@ def _key(sending: Sending, context: dict) -> str:
         getattr(sending, "ticket_subject", None),
         context["can_act"],
         timezone.get_current_timezone_name(),
+        get_language(),
     )
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=16).hexdigest()
     return f"row:{_TEMPLATE_DIGEST}:{digest}"

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django_htmx.http import trigger_client_event
 
 from sendings import selectors
@@ -173,4 +174,4 @@ def row_outcome_response(
 def require_marketer(membership: Membership) -> None:
     """Viewers may look, not act: their POSTs are refused whatever the template showed."""
     if not membership.can_act:
-        raise PermissionDenied("Only marketers of this subaccount can do that.")
+        raise PermissionDenied(_("Only marketers of this subaccount can do that."))

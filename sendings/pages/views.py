@@ -10,6 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from sendings import selectors
@@ -85,7 +87,13 @@ def sending_list(request: HttpRequest, subaccount_id: int) -> HttpResponse:
     )
     base = list_page_url(subaccount.pk)
     unpaged = {**params, "page": 1}
-    tabs = [{"value": "", "label": "All", "count": sum(counts.values())}] + [
+    tabs = [
+        {
+            "value": "",
+            "label": pgettext("sending status filter", "All"),
+            "count": sum(counts.values()),
+        }
+    ] + [
         {"value": value, "label": label, "count": counts[value]}
         for value, label in SendingStatus.choices
     ]
@@ -196,9 +204,12 @@ def sending_cancel(request: HttpRequest, identifier: str) -> HttpResponse:
     else:
         name = result.obj.name
         outcome = Outcome.success(
-            f"“{name}” was canceled. Contacts still waiting will not receive it."
-            if result.changed
-            else f"“{name}” was already canceled."
+            (
+                _("“%(name)s” was canceled. Contacts still waiting will not receive it.")
+                if result.changed
+                else _("“%(name)s” was already canceled.")
+            )
+            % {"name": name}
         )
     if not request.htmx:
         return outcome_redirect(request, outcome, back)

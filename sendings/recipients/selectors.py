@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils.translation import pgettext_lazy
 
 from batches.models import Batch, Recipient, RecipientStatus
 from sendings.models import Sending
@@ -35,19 +36,25 @@ class RecipientFilter:
 
 
 FILTERS = (
-    RecipientFilter("", "All", ()),
-    RecipientFilter("sent", "Sent", (RecipientStatus.SENT,)),
-    RecipientFilter("failed", "Failed", (RecipientStatus.FAILED,)),
-    RecipientFilter("canceled", "Canceled", (RecipientStatus.CANCELED,)),
-    RecipientFilter("waiting", "Waiting", (RecipientStatus.PENDING,)),
+    RecipientFilter("", pgettext_lazy("recipient filter", "All"), ()),
+    RecipientFilter("sent", pgettext_lazy("recipient filter", "Sent"), (RecipientStatus.SENT,)),
+    RecipientFilter(
+        "failed", pgettext_lazy("recipient filter", "Failed"), (RecipientStatus.FAILED,)
+    ),
+    RecipientFilter(
+        "canceled", pgettext_lazy("recipient filter", "Canceled"), (RecipientStatus.CANCELED,)
+    ),
+    RecipientFilter(
+        "waiting", pgettext_lazy("recipient filter", "Waiting"), (RecipientStatus.PENDING,)
+    ),
 )
 FILTER_BY_VALUE = {f.value: f for f in FILTERS}
 # What a recipient's status reads as on the page and in the export.
 STATUS_LABELS = {
-    RecipientStatus.PENDING: "Waiting",
-    RecipientStatus.SENT: "Sent",
-    RecipientStatus.FAILED: "Failed",
-    RecipientStatus.CANCELED: "Canceled",
+    RecipientStatus.PENDING: pgettext_lazy("recipient status", "Waiting"),
+    RecipientStatus.SENT: pgettext_lazy("recipient status", "Sent"),
+    RecipientStatus.FAILED: pgettext_lazy("recipient status", "Failed"),
+    RecipientStatus.CANCELED: pgettext_lazy("recipient status", "Canceled"),
 }
 FIELDS = ("id", "email", "name", "batch_id", "status", "sent_at", "attempts", "last_error")
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import reverse
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from sendings import selectors
@@ -20,7 +21,15 @@ from sendings.recipients import selectors as recipient_selectors
 from sendings.recipients.forms import RecipientQueryForm
 from sendings.recipients.selectors import FILTER_BY_VALUE, FILTERS
 
-CSV_HEADER = ("Email", "Name", "Batch", "Status", "Sent at", "Attempts", "Last error")
+CSV_HEADER = (
+    pgettext_lazy("recipients export column", "Email"),
+    pgettext_lazy("recipients export column", "Name"),
+    pgettext_lazy("recipients export column", "Batch"),
+    pgettext_lazy("recipients export column", "Status"),
+    pgettext_lazy("recipients export column", "Sent at"),
+    pgettext_lazy("recipients export column", "Attempts"),
+    pgettext_lazy("recipients export column", "Last error"),
+)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = "=+-@\t\r"
 

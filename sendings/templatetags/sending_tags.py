@@ -1,14 +1,13 @@
 from django import template
-from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
+from sendings import formatting
 from sendings.formatting import thousands
 
 register = template.Library()
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-# These filters output digits, commas, letters and spaces only: marked safe, so the
+# These filters output digits, separators, letters and spaces only: marked safe, so the
 # template engine skips escaping them (it is a third of a list page's rendering time).
 
 
@@ -26,12 +25,12 @@ def percent_of(part, whole) -> int:
 
 @register.filter
 def when(value) -> SafeString:
-    """An aware datetime in the active time zone as "1 Jul 2031, 10:00".
+    """An aware datetime in the active time zone and language: "1 Jul 2031, 10:00" in English,
+    "1 jul 2031, 10:00" in Spanish."""
+    return formatting.when(value)
 
-    Same output as |date:"j M Y, H:i" at a fraction of its cost (50 rows a page), English only
-    like the rest of the interface.
-    """
-    if not value:
-        return mark_safe("")
-    local = timezone.localtime(value)
-    return mark_safe(f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}")
+
+@register.filter
+def when_seconds(value) -> SafeString:
+    """The same with seconds: "1 Jul 2031, 10:00:05"."""
+    return formatting.when(value, seconds=True)

@@ -3,7 +3,8 @@
 Django's LocaleMiddleware picks the language cookie, then the browser's Accept-Language, then
 LANGUAGE_CODE. For a signed-in user, the preference saved on them (UserPreference) beats all of
 these: the middleware below runs after authentication and activates it. The preference is read
-from the database once per session and kept in the session, so a page costs no extra query.
+from the database when the user logs in (or, for a session that does not have it yet, once)
+and kept in the session, so a page costs no extra query.
 """
 
 from django.conf import settings
@@ -28,6 +29,12 @@ def saved_language(request: HttpRequest) -> str:
         code = user_preferred_language(user=user)
         remember_language(request, code)
     return code if code in dict(settings.LANGUAGES) else ""
+
+
+def remember_on_login(sender, request: HttpRequest, user, **kwargs) -> None:
+    """On user_logged_in: keep the user's saved language in their new session."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = [user.pk, user_preferred_language(user=user)]
 
 
 def remember_language(request: HttpRequest, code: str) -> None:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from sendings.identifiers import new_account_identifier
 
@@ -59,8 +60,8 @@ class Subaccount(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        MARKETER = "marketer", "Marketer"
-        VIEWER = "viewer", "Viewer"
+        MARKETER = "marketer", pgettext_lazy("role", "Marketer")
+        VIEWER = "viewer", pgettext_lazy("role", "Viewer")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

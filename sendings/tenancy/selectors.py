@@ -28,15 +28,26 @@ def membership_get(*, user: User, subaccount_id: int) -> Membership:
         raise Http404("No such subaccount.") from None
 
 
-def user_language(*, user) -> str:
-    """The language a user reads: their saved preference, else LANGUAGE_CODE (for emails,
-    which have no browser to ask)."""
-    return user_preferred_language(user=user) or settings.LANGUAGE_CODE
+def user_language(*, user=None, user_id: int | None = None) -> str:
+    """The language a user reads away from a browser (emails, what a task writes for them):
+    their saved preference, else LANGUAGE_CODE. Either the user or their id; neither (a user
+    since deleted) gives LANGUAGE_CODE."""
+    if user is not None:
+        code = user_preferred_language(user=user)
+    else:
+        code = _saved_language(user_id) if user_id is not None else ""
+    return code or settings.LANGUAGE_CODE
 
 
 def user_preferred_language(*, user) -> str:
     """The language the user saved, or "" when they chose none (or it is no longer offered)."""
     if user is None or not user.is_authenticated:
         return ""
-    code = UserPreference.objects.filter(user=user).values_list("language", flat=True).first() or ""
+    return _saved_language(user.pk)
+
+
+def _saved_language(user_id: int) -> str:
+    code = (
+        UserPreference.objects.filter(user_id=user_id).values_list("language", flat=True).first()
+    ) or ""
     return code if code in dict(settings.LANGUAGES) else ""

@@ -3,6 +3,8 @@
 import re
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sendings.fields import SingleLineField, WireEmailField, wire_email_validate
 from sendings.models import ContactList
@@ -29,63 +31,70 @@ class SendingDetailsForm(WizardStepForm):
     always_required = ("name",)
 
     name = SingleLineField(
-        label="Name",
+        label=gettext_lazy("Name"),
         max_length=200,
-        help_text="Shown in your sending list; contacts don't see it.",
-        error_messages={"required": "Give the sending a name."},
+        help_text=gettext_lazy("Shown in your sending list; contacts don't see it."),
+        error_messages={"required": gettext_lazy("Give the sending a name.")},
     )
     subject = SingleLineField(
-        label="Subject", max_length=255, error_messages={"required": "Write a subject."}
+        label=gettext_lazy("Subject"),
+        max_length=255,
+        error_messages={"required": gettext_lazy("Write a subject.")},
     )
-    from_name = SingleLineField(label="Sender name", max_length=100, required=False)
+    from_name = SingleLineField(label=gettext_lazy("Sender name"), max_length=100, required=False)
     from_email = WireEmailField(
-        label="Sender address",
+        label=gettext_lazy("Sender address"),
         max_length=254,
         error_messages={
-            "required": "Give the address the sending comes from.",
-            "invalid": "Enter a valid email address, such as news@example.com.",
+            "required": gettext_lazy("Give the address the sending comes from."),
+            "invalid": gettext_lazy("Enter a valid email address, such as news@example.com."),
         },
     )
 
 
 class SendingDesignForm(WizardStepForm):
     html_body = forms.CharField(
-        label="HTML",
+        label=gettext_lazy("HTML"),
         max_length=1_000_000,
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code"}),
-        help_text="{{ name }} and {{ email }} are replaced by each contact's.",
-        error_messages={"required": "Write the message (its HTML)."},
+        help_text=gettext_lazy("{{ name }} and {{ email }} are replaced by each contact's."),
+        error_messages={"required": gettext_lazy("Write the message (its HTML).")},
     )
 
 
 class SendingTextForm(WizardStepForm):
     text_body = forms.CharField(
-        label="Text version",
+        label=gettext_lazy("Text version"),
         strip=False,
         max_length=1_000_000,
         widget=forms.Textarea(attrs={"rows": 16}),
-        help_text="For mail programs that do not show HTML; {{ name }} and {{ email }} work too.",
-        error_messages={"required": "Write the text version (or regenerate it from the HTML)."},
+        help_text=gettext_lazy(
+            "For mail programs that do not show HTML; {{ name }} and {{ email }} work too."
+        ),
+        error_messages={
+            "required": gettext_lazy("Write the text version (or regenerate it from the HTML).")
+        },
     )
 
 
 class SendingTestForm(WizardStepForm):
     addresses = forms.CharField(
-        label="Send a test to",
+        label=gettext_lazy("Send a test to"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Up to 5 addresses, separated by commas or new lines.",
-        error_messages={"required": "Give at least one address."},
+        help_text=gettext_lazy("Up to 5 addresses, separated by commas or new lines."),
+        error_messages={"required": gettext_lazy("Give at least one address.")},
     )
 
     def clean_addresses(self) -> list[str]:
         found = [a for a in re.split(r"[\s,;]+", self.cleaned_data["addresses"]) if a]
         addresses = list(dict.fromkeys(a.lower() for a in found))
         if not addresses:
-            raise forms.ValidationError("Give at least one address.")
+            raise forms.ValidationError(_("Give at least one address."))
         if len(addresses) > MAX_TEST_ADDRESSES:
             raise forms.ValidationError(
-                f"A test goes to at most {MAX_TEST_ADDRESSES} addresses; you gave {len(addresses)}."
+                _("A test goes to at most %(most)s addresses; you gave %(count)s.")
+                % {"most": MAX_TEST_ADDRESSES, "count": len(addresses)}
             )
         bad = []
         for address in addresses:
@@ -95,20 +104,21 @@ class SendingTestForm(WizardStepForm):
                 bad.append(address)
         if bad:
             raise forms.ValidationError(
-                "Not valid email addresses: " + ", ".join(f"“{a}”" for a in bad) + "."
+                _("Not valid email addresses: %(addresses)s.")
+                % {"addresses": ", ".join(f"“{a}”" for a in bad)}
             )
         return addresses
 
 
 class SendingContactsForm(WizardStepForm):
     lists = forms.ModelMultipleChoiceField(
-        label="Contact lists",
+        label=gettext_lazy("Contact lists"),
         queryset=ContactList.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         error_messages={
-            "required": "Choose at least one list.",
-            "invalid_choice": "List %(value)s is not one of this subaccount's lists.",
-            "invalid_pk_value": "“%(pk)s” is not a list.",
+            "required": gettext_lazy("Choose at least one list."),
+            "invalid_choice": gettext_lazy("List %(value)s is not one of this subaccount's lists."),
+            "invalid_pk_value": gettext_lazy("“%(pk)s” is not a list."),
         },
     )
 
@@ -128,7 +138,9 @@ class SendingContactsForm(WizardStepForm):
             if lists and not self.audience and not self.lenient:
                 self.add_error(
                     "lists",
-                    "Nobody to send to: these lists are empty or every contact in them has "
-                    "unsubscribed or bounced. Choose other lists.",
+                    _(
+                        "Nobody to send to: these lists are empty or every contact in them has "
+                        "unsubscribed or bounced. Choose other lists."
+                    ),
                 )
         return cleaned

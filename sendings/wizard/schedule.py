@@ -5,19 +5,26 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from sendings.fields import BoundedDateField, WholeNumberField, whole_number
+from sendings.formatting import month_abbr, month_name, thousands
 from sendings.services import MAX_BATCHES, BatchPlan
 from sendings.wizard.forms import WizardStepForm
 
 # Step 6. Times are typed in the subaccount's time zone.
 SCHEDULE_MODES = [
-    ("now", "Send now"),
-    ("at", "Schedule sending"),
-    ("batches", "Send in batches"),
-    ("split", "Send in batches, split evenly"),
+    ("now", gettext_lazy("Send now")),
+    ("at", gettext_lazy("Schedule sending")),
+    ("batches", gettext_lazy("Send in batches")),
+    ("split", gettext_lazy("Send in batches, split evenly")),
 ]
-INTERVAL_UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
+INTERVAL_UNITS = [
+    ("minutes", pgettext_lazy("interval unit", "minutes")),
+    ("hours", pgettext_lazy("interval unit", "hours")),
+    ("days", pgettext_lazy("interval unit", "days")),
+]
 DATE_FIELD = BoundedDateField(input_formats=["%Y-%m-%d"])
 TIME_FIELD = forms.TimeField(input_formats=["%H:%M", "%H:%M:%S"])
 MIN_ROWS = 2
@@ -58,8 +65,10 @@ def local_datetime(day: date, at: time, zone: zoneinfo.ZoneInfo) -> datetime:
     wall = datetime.combine(day, at)
     aware = wall.replace(tzinfo=zone)
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        shown = f"{wall.day} {month_name(wall.month)} {wall.year} {wall:%H:%M}"
         raise forms.ValidationError(
-            f"{wall:%-d %B %Y %H:%M} does not exist in {zone.key} (clocks go forward)."
+            _("%(moment)s does not exist in %(zone)s (clocks go forward).")
+            % {"moment": shown, "zone": zone.key}
         )
     return aware
 
@@ -71,7 +80,9 @@ def _typed(value: object) -> str:
 
 
 def _shown(moment: datetime, zone: zoneinfo.ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%-d %b %Y %H:%M}"
+    """ "1 Dec 2026 10:00" ("1 dic 2026 10:00") on the clocks of `zone`."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {month_abbr(local.month)} {local.year} {local:%H:%M}"
 
 
 class SendingScheduleForm(WizardStepForm):
@@ -83,23 +94,23 @@ class SendingScheduleForm(WizardStepForm):
     """
 
     mode = forms.ChoiceField(
-        label="When to send",
+        label=gettext_lazy("When to send"),
         choices=SCHEDULE_MODES,
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose when to send."},
+        error_messages={"required": gettext_lazy("Choose when to send.")},
     )
-    date = date_field("Date")
-    time = time_field("Time")
+    date = date_field(gettext_lazy("Date"))
+    time = time_field(pgettext_lazy("clock time", "Time"))
     split_count = WholeNumberField(
-        label="Number of batches", required=False, min_value=2, max_value=MAX_BATCHES
+        label=gettext_lazy("Number of batches"), required=False, min_value=2, max_value=MAX_BATCHES
     )
-    split_date = date_field("First batch on")
-    split_time = time_field("at")
+    split_date = date_field(gettext_lazy("First batch on"))
+    split_time = time_field(pgettext_lazy("first batch on <date> at <time>", "at"))
     split_every = WholeNumberField(
-        label="One batch every", required=False, min_value=1, max_value=MAX_EVERY
+        label=gettext_lazy("One batch every"), required=False, min_value=1, max_value=MAX_EVERY
     )
     split_unit = forms.ChoiceField(
-        label="Unit", choices=INTERVAL_UNITS, required=False, initial="hours"
+        label=gettext_lazy("Unit"), choices=INTERVAL_UNITS, required=False, initial="hours"
     )
 
     SCALARS = ("mode", "date", "time", "split_count", "split_date", "split_time",
@@ -160,7 +171,10 @@ class SendingScheduleForm(WizardStepForm):
             return cleaned
         if not self.audience:
             raise forms.ValidationError(
-                "Nobody to send to yet: choose lists with subscribed contacts in step 5, Contacts.",
+                _(
+                    "Nobody to send to yet: choose lists with subscribed contacts in step 5, "
+                    "Contacts."
+                ),
                 code="empty_audience",
             )
         if mode == "now":
@@ -179,9 +193,9 @@ class SendingScheduleForm(WizardStepForm):
     def _moment(self, cleaned: dict, date_name: str, time_name: str) -> datetime | None:
         day, at = cleaned.get(date_name), cleaned.get(time_name)
         if day is None and date_name not in self.errors:
-            self.add_error(date_name, "Choose a date.")
+            self.add_error(date_name, _("Choose a date."))
         if at is None and time_name not in self.errors:
-            self.add_error(time_name, "Choose a time.")
+            self.add_error(time_name, _("Choose a time."))
         if day is None or at is None:
             return None
         try:
@@ -198,27 +212,33 @@ class SendingScheduleForm(WizardStepForm):
         return moment
 
     def _too_far(self) -> str:
-        return (
-            f"That is more than {MAX_AHEAD.days // 366} years ahead; choose a date before "
-            f"{_shown(self.now + MAX_AHEAD, self.zone)}."
-        )
+        return _("That is more than %(years)s years ahead; choose a date before %(moment)s.") % {
+            "years": MAX_AHEAD.days // 366,
+            "moment": _shown(self.now + MAX_AHEAD, self.zone),
+        }
 
     def _past(self, moment: datetime) -> str:
-        return (
-            f"{_shown(moment, self.zone)} is in the past (it is now "
-            f"{_shown(self.now, self.zone)} in {self.zone.key}). Choose a later time."
-        )
+        return _(
+            "%(moment)s is in the past (it is now %(now)s in %(zone)s). Choose a later time."
+        ) % {
+            "moment": _shown(moment, self.zone),
+            "now": _shown(self.now, self.zone),
+            "zone": self.zone.key,
+        }
 
     def _rows_plans(self) -> list:
         if len(self.rows) < MIN_ROWS:
             self.add_error(
                 None,
-                "Sending in batches needs at least two batches; for one, choose “Schedule "
-                "sending”.",
+                _("Sending in batches needs at least two batches; for one, choose “%(mode)s”.")
+                % {"mode": SCHEDULE_MODES[1][1]},
             )
             return []
         if len(self.rows) > self.max_batches:
-            self.add_error(None, f"A sending can have at most {self.max_batches} batches.")
+            self.add_error(
+                None,
+                _("A sending can have at most %(count)s batches.") % {"count": self.max_batches},
+            )
             return []
         plans, previous = [], None
         for number, (row, errors) in enumerate(zip(self.rows, self.row_errors, strict=True), 1):
@@ -227,13 +247,13 @@ class SendingScheduleForm(WizardStepForm):
                 day = DATE_FIELD.clean(row["date"]) if row["date"] else None
                 at = TIME_FIELD.clean(row["time"]) if row["time"] else None
             except forms.ValidationError:
-                errors.append("Enter the date as YYYY-MM-DD and the time as HH:MM.")
+                errors.append(_("Enter the date as YYYY-MM-DD and the time as HH:MM."))
                 day = at = None
             else:
                 if day is None:
-                    errors.append("Choose a date.")
+                    errors.append(_("Choose a date."))
                 if at is None:
-                    errors.append("Choose a time.")
+                    errors.append(_("Choose a time."))
             if day is not None and at is not None:
                 try:
                     moment = local_datetime(day, at, self.zone)
@@ -248,20 +268,24 @@ class SendingScheduleForm(WizardStepForm):
                         moment = None
             if moment is not None and previous is not None and moment <= previous:
                 errors.append(
-                    f"Batch {number} must go out after batch {number - 1} "
-                    f"({_shown(previous, self.zone)})."
+                    _("Batch %(number)s must go out after batch %(previous)s (%(moment)s).")
+                    % {
+                        "number": number,
+                        "previous": number - 1,
+                        "moment": _shown(previous, self.zone),
+                    }
                 )
             previous = moment or previous
             if not row["count"]:
-                errors.append("Enter a number of contacts.")
+                errors.append(_("Enter a number of contacts."))
             elif (count := whole_number(row["count"], minimum=0)) is None:
-                errors.append("The number of contacts must be a whole number.")
+                errors.append(_("The number of contacts must be a whole number."))
             elif count < 1:
-                errors.append("A batch needs at least 1 contact.")
+                errors.append(_("A batch needs at least 1 contact."))
             if not errors:
                 plans.append(BatchPlan(scheduled_at=moment, recipient_count=count))
         if any(self.row_errors):
-            self.add_error(None, "Some batches need fixing: see the messages beside them.")
+            self.add_error(None, _("Some batches need fixing: see the messages beside them."))
             return []
         if len(plans) > self.audience:
             self.add_error(None, self._too_many(len(plans)))
@@ -270,33 +294,39 @@ class SendingScheduleForm(WizardStepForm):
         if planned != self.audience:
             self.add_error(
                 None,
-                f"The batches add up to {planned:,} contacts but the audience has "
-                f"{self.audience:,}. Adjust the numbers so they add up exactly.",
+                _(
+                    "The batches add up to %(planned)s contacts but the audience has "
+                    "%(audience)s. Adjust the numbers so they add up exactly."
+                )
+                % {"planned": thousands(planned), "audience": thousands(self.audience)},
             )
             return []
         return plans
 
     def _too_far_split(self, count: int) -> str:
-        return (
-            f"The last of {count} batches would go out more than {MAX_AHEAD.days // 366} years "
-            f"ahead (after {_shown(self.now + MAX_AHEAD, self.zone)}): choose fewer batches or "
-            "a shorter interval."
-        )
+        return _(
+            "The last of %(count)s batches would go out more than %(years)s years ahead (after "
+            "%(moment)s): choose fewer batches or a shorter interval."
+        ) % {
+            "count": count,
+            "years": MAX_AHEAD.days // 366,
+            "moment": _shown(self.now + MAX_AHEAD, self.zone),
+        }
 
     def _too_many(self, batches: int) -> str:
-        return (
-            f"{batches} batches for {self.audience:,} contacts: every batch needs at least one "
+        return _(
+            "%(batches)s batches for %(audience)s contacts: every batch needs at least one "
             "contact. Choose fewer batches."
-        )
+        ) % {"batches": batches, "audience": thousands(self.audience)}
 
     def _split_plans(self, cleaned: dict) -> list:
         start = self._moment(cleaned, "split_date", "split_time")
         count, every = cleaned.get("split_count"), cleaned.get("split_every")
         unit = cleaned.get("split_unit") or "hours"
         if count is None and "split_count" not in self.errors:
-            self.add_error("split_count", "Enter a number of batches.")
+            self.add_error("split_count", _("Enter a number of batches."))
         if every is None and "split_every" not in self.errors:
-            self.add_error("split_every", "Enter how far apart the batches go out.")
+            self.add_error("split_every", _("Enter how far apart the batches go out."))
         if count is not None and count > self.audience:
             self.add_error("split_count", self._too_many(count))
             return []
@@ -313,7 +343,11 @@ class SendingScheduleForm(WizardStepForm):
                 try:
                     moments.append(local_datetime(day, cleaned["split_time"], self.zone))
                 except forms.ValidationError as error:
-                    self.add_error("split_every", f"Batch {index + 1}: {error.messages[0]}")
+                    self.add_error(
+                        "split_every",
+                        _("Batch %(number)s: %(error)s")
+                        % {"number": index + 1, "error": error.messages[0]},
+                    )
                     return []
             else:
                 moments.append(start + timedelta(**{unit: index * every}))

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import mailers
 from django.db import transaction
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from batches.rendering import Content, message_build
@@ -91,8 +92,8 @@ def sending_draft_update(
         sending, _batches = sending_lock(sending.pk)
         if sending.status != SendingStatus.DRAFT:
             raise DomainError(
-                f"“{sending.name}” is {sending.get_status_display().lower()}, no longer a draft: "
-                "its content can no longer change.",
+                _("“%(name)s” is %(status)s, no longer a draft: its content can no longer change.")
+                % {"name": sending.name, "status": sending.get_status_display().lower()},
                 code="not_draft",
             )
         for name, value in fields.items():
@@ -149,10 +150,11 @@ def sending_duplicate(*, sending: Sending, actor) -> Sending:
 def _test_addresses(addresses: Sequence[str]) -> list[str]:
     addresses = list(dict.fromkeys(a.strip().lower() for a in addresses if a.strip()))
     if not addresses:
-        raise DomainError("Give at least one address to send the test to.", code="no_addresses")
+        raise DomainError(_("Give at least one address to send the test to."), code="no_addresses")
     if len(addresses) > MAX_TEST_ADDRESSES:
         raise DomainError(
-            f"A test goes to at most {MAX_TEST_ADDRESSES} addresses.", code="too_many_addresses"
+            _("A test goes to at most %(count)s addresses.") % {"count": MAX_TEST_ADDRESSES},
+            code="too_many_addresses",
         )
     return addresses
 
@@ -181,11 +183,12 @@ def sending_test_request(*, sending: Sending, addresses: Sequence[str], actor) -
     """
     addresses = _test_addresses(addresses)
     if not (sending.html_body.strip() or sending.text_body.strip()):
-        raise DomainError("There is no message to test yet: write it first.", code="no_body")
+        raise DomainError(_("There is no message to test yet: write it first."), code="no_body")
     limit = settings.TEST_SENDS_PER_HOUR
     if _test_send_counted(actor) > limit:
         raise DomainError(
-            f"You have sent {limit} tests in the last hour, the most allowed; try again later.",
+            _("You have sent %(count)s tests in the last hour, the most allowed; try again later.")
+            % {"count": limit},
             code="test_limit",
         )
     transaction.on_commit(
@@ -205,7 +208,7 @@ def sending_send_test(*, sending: Sending, addresses: Sequence[str]) -> int:
     """
     addresses = _test_addresses(addresses)
     if not (sending.html_body.strip() or sending.text_body.strip()):
-        raise DomainError("There is no message to test yet: write it first.", code="no_body")
+        raise DomainError(_("There is no message to test yet: write it first."), code="no_body")
     contacts = {
         email: (pk, name)
         for email, pk, name in Contact.objects.filter(

@@ -20,6 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
@@ -27,6 +29,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sendings import selectors
 from sendings.exceptions import DomainError
 from sendings.fields import whole_number
+from sendings.formatting import thousands
 from sendings.models import Membership, Sending, SendingStatus
 from sendings.pages.shell import list_page_url, render_in_zone, require_marketer, shell_context
 from sendings.tenancy.selectors import membership_get
@@ -67,12 +70,12 @@ class Step:
 
 
 STEPS = [
-    Step(1, "details", "Details"),
-    Step(2, "design", "Design"),
-    Step(3, "text", "Text version"),
-    Step(4, "test", "Test"),
-    Step(5, "contacts", "Contacts"),
-    Step(6, "schedule", "Schedule sending"),
+    Step(1, "details", pgettext_lazy("wizard step", "Details")),
+    Step(2, "design", pgettext_lazy("wizard step", "Design")),
+    Step(3, "text", pgettext_lazy("wizard step", "Text version")),
+    Step(4, "test", pgettext_lazy("wizard step", "Test")),
+    Step(5, "contacts", pgettext_lazy("wizard step", "Contacts")),
+    Step(6, "schedule", pgettext_lazy("wizard step", "Schedule sending")),
 ]
 DETAILS, DESIGN, TEXT, TEST, CONTACTS, SCHEDULE = STEPS
 DETAIL_FIELDS = ["name", "subject", "from_name", "from_email"]
@@ -103,8 +106,11 @@ def _not_a_draft(request: HttpRequest, sending: Sending, message: str = "") -> H
     messages.error(
         request,
         message
-        or f"“{sending.name}” is {sending.get_status_display().lower()}, no longer a draft, so "
-        "it can't be edited. Duplicate it to start a new sending from it.",
+        or _(
+            "“%(name)s” is %(status)s, no longer a draft, so it can't be edited. Duplicate it "
+            "to start a new sending from it."
+        )
+        % {"name": sending.name, "status": sending.get_status_display().lower()},
     )
     return redirect("sending_detail", identifier=sending.identifier)
 
@@ -304,7 +310,9 @@ def wizard_test(request: HttpRequest, sending: Sending, membership: Membership) 
                 form.add_error(None, error.message)
                 status = 429 if error.code == "test_limit" else 409
             else:
-                messages.success(request, "Test sent to " + ", ".join(addresses) + ".")
+                messages.success(
+                    request, _("Test sent to %(addresses)s.") % {"addresses": ", ".join(addresses)}
+                )
                 return redirect(TEST.url(sending))
     else:
         form = SendingTestForm(initial={"addresses": request.user.email})
@@ -436,16 +444,36 @@ def _confirm(request: HttpRequest, sending: Sending, form: SendingScheduleForm) 
         return _page(request, SCHEDULE, membership, sending, context, status=409)
     if confirmed.status == SendingStatus.DRAFT:  # not expected; say so rather than pretend
         return _not_a_draft(request, confirmed)
-    count = f"{confirmed.total_recipients:,} contacts"
+    total = confirmed.total_recipients
+    values = {
+        "name": confirmed.name,
+        "count": thousands(total),
+        "seconds": settings.UNDO_SECONDS,
+        "batches": confirmed.batch_count,
+    }
     if form.cleaned_data["mode"] == "now":
-        messages.success(
-            request,
-            f"“{confirmed.name}” goes to {count} in {settings.UNDO_SECONDS} seconds. "
-            "Changed your mind? Cancel it before then.",
+        text = ngettext(
+            "“%(name)s” goes to %(count)s contact in %(seconds)s seconds. Changed your mind? "
+            "Cancel it before then.",
+            "“%(name)s” goes to %(count)s contacts in %(seconds)s seconds. Changed your mind? "
+            "Cancel it before then.",
+            total,
         )
+        messages.success(request, text % values)
         return redirect("sending_detail", identifier=confirmed.identifier)
-    how = f" in {confirmed.batch_count} batches" if confirmed.batch_count > 1 else ""
-    messages.success(request, f"“{confirmed.name}” is scheduled for {count}{how}.")
+    if confirmed.batch_count > 1:
+        text = ngettext(
+            "“%(name)s” is scheduled for %(count)s contact in %(batches)s batches.",
+            "“%(name)s” is scheduled for %(count)s contacts in %(batches)s batches.",
+            total,
+        )
+    else:
+        text = ngettext(
+            "“%(name)s” is scheduled for %(count)s contact.",
+            "“%(name)s” is scheduled for %(count)s contacts.",
+            total,
+        )
+    messages.success(request, text % values)
     return redirect(list_page_url(confirmed.subaccount_id))
 
 
@@ -465,7 +493,7 @@ def sending_duplicate(request: HttpRequest, identifier: str) -> HttpResponse:
         context = {**shell_context(request, membership.subaccount), "sending": sending}
         return render_in_zone(request, f"{TEMPLATES}duplicate.html", context, membership.subaccount)
     copy = draft_services.sending_duplicate(sending=sending, actor=request.user)
-    messages.success(request, f"“{copy.name}” is a new draft, ready to edit.")
+    messages.success(request, _("“%(name)s” is a new draft, ready to edit.") % {"name": copy.name})
     url = DETAILS.url(copy)
     if request.htmx:
         return HttpResponseClientRedirect(url)
