@@ -28,16 +28,15 @@ ALLOWED = {
     "CSV",  # a file format's name, on the per-batch export button
 }
 
-# A literal a filter prints, e.g. {{ name|default:"Unknown" }}: it is text too.
+# A literal a filter prints, e.g. {{ name|default:"Unknown" }}: text too, where it lands.
 PRINTED_LITERAL = re.compile(r"""\|default(?:_if_none)?:(["'])(.*?)\1""")
 WORD = re.compile(r"[^\W\d_]{2,}|[^\W\d_]")
 
 
-def _flatten(source: str) -> tuple[str, list[str]]:
-    """The template as HTML with its translated parts and tags taken out, and the literals
-    its variables print."""
+def _flatten(source: str) -> str:
+    """The template as HTML, its translated parts and tags taken out; a variable leaves only
+    the literals it may print."""
     out: list[str] = []
-    literals: list[str] = []
     skip_until: str | None = None  # the closing tag of a block whose content is not shown as is
     for token in Lexer(source).tokenize():
         if skip_until:
@@ -48,8 +47,8 @@ def _flatten(source: str) -> tuple[str, list[str]]:
         if token.token_type == TokenType.TEXT:
             out.append(token.contents)
         elif token.token_type == TokenType.VAR:
-            out.append(VARIABLE)
-            literals += [m.group(2) for m in PRINTED_LITERAL.finditer(token.contents)]
+            literals = [m.group(2) for m in PRINTED_LITERAL.finditer(token.contents)]
+            out.append(VARIABLE + " ".join(literals) + VARIABLE)
         elif token.token_type == TokenType.BLOCK:
             name = token.contents.split()[0]
             if name in {"blocktranslate", "blocktrans"}:
@@ -62,7 +61,7 @@ def _flatten(source: str) -> tuple[str, list[str]]:
                 out.append(" " if " as " in token.contents else TRANSLATED)
             else:
                 out.append(" ")
-    return "".join(out), literals
+    return "".join(out)
 
 
 class _Readable(HTMLParser):
@@ -97,13 +96,11 @@ class _Readable(HTMLParser):
 
 def untranslated(source: str) -> list[tuple[int, str]]:
     """(line, text) of every piece of readable text in `source` left outside translation."""
-    html, literals = _flatten(source)
     parser = _Readable()
-    parser.feed(html)
+    parser.feed(_flatten(source))
     parser.close()
-    found = parser.found + [(0, literal) for literal in literals]
     flagged = []
-    for line, text in found:
+    for line, text in parser.found:
         text = " ".join(text.replace(VARIABLE, " ").replace(TRANSLATED, " ").split())
         if WORD.search(text) and text not in ALLOWED:
             flagged.append((line, text))
@@ -152,6 +149,7 @@ def test_the_scan_finds_untranslated_text(source, expected):
         "<p>{{ sent }} / {{ total }} · 42% — ←</p>",
         "{# a comment #}{% comment %}Notes{% endcomment %}<p>{{ name }}</p>",
         '<td>{{ subject|default:"—" }}</td>',
+        '<html lang="{{ LANGUAGE_CODE|default:"en" }}">',  # an attribute nobody reads
         '<a class="button" href="x" download>CSV</a>',
         '<script nonce="n">var label = "code";</script><style>a { color: red }</style>',
         '{% translate "system" as system %}<td>{{ who|default:system }}</td>',

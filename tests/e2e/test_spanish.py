@@ -65,9 +65,7 @@ def test_the_four_scenarios_and_the_urgent_request_in_spanish(
 ):
     settings.SMALL_SENDING_MAX_RECIPIENTS = 10
     make_sending("Rebajas de primavera")
-    in_batches = make_sending(
-        "Novedades de verano", contacts=6, sizes=[2, 2, None], sent_batches=1
-    )
+    in_batches = make_sending("Novedades de verano", contacts=6, sizes=[2, 2, None], sent_batches=1)
     in_progress = make_sending("Boletín de otoño", "sending", contacts=40)
     deliver(in_progress, 3)
     make_sending("Campaña de invierno", "sent")
