@@ -4,6 +4,7 @@ import contextlib
 import http.cookiejar
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -11,6 +12,8 @@ import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from tests.workers import wait_for
 
@@ -34,14 +37,29 @@ def manage(*args, var_dir: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_embedded_sqlite_migrates_and_seeds_every_scenario(tmp_path):
-    assert manage("migrate", "--noinput", var_dir=tmp_path).returncode == 0
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory) -> Path:
+    """A var/ folder migrated once for the module; each test works on a copy of it."""
+    var_dir = tmp_path_factory.mktemp("migrated")
+    migrate = manage("migrate", "--noinput", var_dir=var_dir)
+    assert migrate.returncode == 0, migrate.stderr
+    return var_dir
 
-    seeded = manage("seed_demo", var_dir=tmp_path)
+
+@pytest.fixture(scope="module")
+def seeded(migrated, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A copy of `migrated` with the demo data, seeded once for the tests that only read it."""
+    var_dir = tmp_path_factory.mktemp("seeded")
+    shutil.copytree(migrated, var_dir, dirs_exist_ok=True)
+    return var_dir, manage("seed_demo", var_dir=var_dir)
+
+
+def test_embedded_sqlite_migrates_and_seeds_every_scenario(seeded):
+    var_dir, seeded = seeded
 
     assert seeded.returncode == 0, seeded.stderr
     assert "marketer-demo" in seeded.stdout
-    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+    with sqlite3.connect(var_dir / "db.sqlite3") as db:
         statuses = dict(db.execute("SELECT status, COUNT(*) FROM sendings_sending GROUP BY 1"))
         mode = db.execute("PRAGMA journal_mode").fetchone()[0]
         recipients = db.execute("SELECT COUNT(*) FROM batches_recipient").fetchone()[0]
@@ -56,12 +74,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(tmp_path):
-    assert manage("migrate", "--noinput", var_dir=tmp_path).returncode == 0
-    assert manage("seed_demo", var_dir=tmp_path).returncode == 0
+def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(seeded):
+    var_dir, seed = seeded
+    assert seed.returncode == 0, seed.stderr
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    environ.update(DEBUG="true", VAR_DIR=str(tmp_path))
+    environ.update(DEBUG="true", VAR_DIR=str(var_dir))
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         cwd=ROOT,
@@ -110,9 +128,9 @@ def test_embedded_server_serves_login_and_the_admin_shows_the_demo_data(tmp_path
         server.wait(timeout=10)
 
 
-def test_embedded_worker_delivers_a_due_sending_into_the_mail_folder(tmp_path):
+def test_embedded_worker_delivers_a_due_sending_into_the_mail_folder(migrated, tmp_path):
     """`make run`'s worker: SQLite, the filesystem broker, beat inside, email to var/mail."""
-    assert manage("migrate", "--noinput", var_dir=tmp_path).returncode == 0
+    shutil.copytree(migrated, tmp_path, dirs_exist_ok=True)
     script = (
         "from datetime import timedelta; from django.utils import timezone; "
         "from tests.factories import SubaccountFactory, scheduled_sending; "
