@@ -5,6 +5,7 @@ from collections.abc import Collection
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from batches.models import (
     CANCEL_REASON_UNSUBSCRIBED,
@@ -70,14 +71,29 @@ def recipients_cancel_unsubscribed(*, contact_id: int, actor=None, how: str = ""
                     numbers.append(str(batch.number))
                     total += canceled
             if numbers:
-                where = "" if len(batches) == 1 else f" (batch {', '.join(numbers)})"
+                values = {"how": how, "batches": ", ".join(numbers)}
+                if len(batches) == 1:
+                    message = (
+                        _("A contact unsubscribed %(how)s: left out, they will not receive it.")
+                        if how
+                        else _("A contact unsubscribed: left out, they will not receive it.")
+                    )
+                else:
+                    message = (
+                        _(
+                            "A contact unsubscribed %(how)s: left out (batch %(batches)s), they "
+                            "will not receive it."
+                        )
+                        if how
+                        else _(
+                            "A contact unsubscribed: left out (batch %(batches)s), they will not "
+                            "receive it."
+                        )
+                    )
                 event_record(
                     sending=sending,
                     kind=SendingEvent.Kind.UNSUBSCRIBED,
                     actor=actor,
-                    message=(
-                        f"A contact unsubscribed{f' {how}' if how else ''}: left out{where}, "
-                        "they will not receive it."
-                    ),
+                    message=message % values,
                 )
     return total

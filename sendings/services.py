@@ -83,7 +83,7 @@ def _plans_check(plans: Sequence[BatchPlan]) -> None:
 
 
 def _content_check(sending: Sending) -> None:
-    missing = [item.needs for item in sending.missing_for_confirm() if item.field != "lists"]
+    missing = [str(item.needs) for item in sending.missing_for_confirm() if item.field != "lists"]
     if missing:
         raise DomainError(
             _("The sending cannot be scheduled yet: it needs %(missing)s.")

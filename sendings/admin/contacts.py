@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from sendings.admin.helpers import SubaccountListFilter
 from sendings.contacts import services as contact_services
@@ -60,7 +60,7 @@ class ContactAdmin(admin.ModelAdmin):
         if obj.unsubscribed and "unsubscribed" in form.changed_data:
             # Takes effect at once, as everywhere: waiting messages to them are canceled.
             contact_services.contact_unsubscribe(
-                contact=obj, actor=request.user, how="(in the admin)"
+                contact=obj, actor=request.user, how=gettext("(in the admin)")
             )
 
 

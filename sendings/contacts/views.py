@@ -191,7 +191,7 @@ def contact_unsubscribe(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact, membership = selectors.contact_with_role(user=request.user, contact_id=contact_id)
     require_marketer(membership)
     result = contact_services.contact_unsubscribe(
-        contact=contact, actor=request.user, how="(by a marketer)"
+        contact=contact, actor=request.user, how=_("(by a marketer)")
     )
     contact = result.obj
     text = (

@@ -8,6 +8,7 @@ client or from the page's own button, unsubscribes.
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -37,5 +38,5 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, TEMPLATE, {**context, "state": "malformed"}, status=400)
     if contact is None:  # deleted since, or a test send to someone outside the subaccount
         return render(request, TEMPLATE, {**context, "state": "gone"})
-    contact_services.contact_unsubscribe(contact=contact, how="with the link in the email")
+    contact_services.contact_unsubscribe(contact=contact, how=gettext("with the link in the email"))
     return render(request, TEMPLATE, {**context, "state": "done"})

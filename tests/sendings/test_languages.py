@@ -182,3 +182,11 @@ def test_the_row_cache_keeps_one_row_per_language(subaccount):
     with translation.override("en"):
         assert rows._key(sending, context) == english
     assert english != spanish
+
+
+def test_the_javascript_catalog_answers_in_the_active_language(client):
+    response = client.get(reverse("javascript_catalog"), **SPANISH)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert "django.gettext" in response.content.decode()
+    assert response["Content-Language"] == "es"
