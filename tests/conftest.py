@@ -4,6 +4,7 @@ import sys
 import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
+from django.utils import translation
 
 from batches import pausing, unsubscribing
 from batches import services as batch_services
@@ -46,6 +47,15 @@ SERVICES = {
 def pytest_sessionstart(session):
     """Django reads compiled catalogs (.mo), which are built from locale/*.po, not committed."""
     compile_stale_catalogs()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in LANGUAGE_CODE: a request in Spanish leaves its language active in
+    the thread (Django activates one per request and never resets it)."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True, scope="session")

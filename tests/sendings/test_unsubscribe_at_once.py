@@ -100,7 +100,7 @@ def test_the_marketers_unsubscribe_does_the_same_and_says_so(client, marketer, s
 
     page = client.post(reverse("contact_unsubscribe", args=[contact.pk]), follow=True)
 
-    assert "2 waiting message(s) to them were canceled" in page.content.decode()
+    assert "2 waiting messages to them were canceled" in page.content.decode()
     event = later.events.get(kind="unsubscribed")
     assert event.actor == marketer and "(by a marketer)" in event.message
 
