@@ -78,7 +78,11 @@ def env_email(name: str, default: str) -> str:
     return value
 
 
-def env_database(name: str, default: str) -> dict:
+def env_database(name: str, default: str, *, conn_max_age: int = 0) -> dict:
+    """Django's settings for the database at URL `name`. Connections are kept for
+    `conn_max_age` seconds (0: closed after every request and task) and checked before their
+    first use in each request or task, so one that a database restart cut is replaced, not
+    failed on."""
     url = env_str(name, default)
     scheme = urlsplit(url).scheme
     if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
@@ -86,7 +90,9 @@ def env_database(name: str, default: str) -> dict:
             f"{name} must be a sqlite:// or postgres:// URL; got scheme {scheme!r}"
         )
     try:
-        config = dj_database_url.parse(url, conn_max_age=0)
+        config = dj_database_url.parse(
+            url, conn_max_age=conn_max_age, conn_health_checks=conn_max_age > 0
+        )
     except ValueError as error:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {error}") from None
     if config["ENGINE"] == "django.db.backends.postgresql":

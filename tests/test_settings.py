@@ -39,6 +39,25 @@ def test_database_url_is_parsed_or_refused(monkeypatch):
         env.env_database("DATABASE_URL", "sqlite:///x")
 
 
+def test_database_connections_are_kept_and_checked_unless_the_age_is_zero(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/app")
+    kept = env.env_database("DATABASE_URL", "sqlite:///x", conn_max_age=600)
+    assert (kept["CONN_MAX_AGE"], kept["CONN_HEALTH_CHECKS"]) == (600, True)
+    closed = env.env_database("DATABASE_URL", "sqlite:///x", conn_max_age=0)
+    assert (closed["CONN_MAX_AGE"], closed["CONN_HEALTH_CHECKS"]) == (0, False)
+
+
+def test_connection_age_defaults_to_ten_minutes_and_refuses_nonsense():
+    default = load_settings("DATABASES['default']", DEBUG="true", DATABASE_CONN_MAX_AGE="")
+    assert default.returncode == 0, default.stderr
+    assert "'CONN_MAX_AGE': 600" in default.stdout
+    assert "'CONN_HEALTH_CHECKS': True" in default.stdout
+    for bad, message in (("10m", "must be an integer"), ("-1", "must be at least 0")):
+        result = load_settings(DEBUG="true", DATABASE_CONN_MAX_AGE=bad)
+        assert result.returncode != 0
+        assert f"DATABASE_CONN_MAX_AGE {message}" in result.stderr
+
+
 def test_sqlite_default_uses_wal_and_immediate_transactions(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     config = env.env_database("DATABASE_URL", "sqlite:////tmp/x.sqlite3")
@@ -52,12 +71,13 @@ def test_support_email_must_be_an_address(monkeypatch):
         env.env_email("SUPPORT_EMAIL", "a@b.c")
 
 
-def load_settings(**environ):
-    """Import the real settings module in a fresh interpreter with this environment."""
+def load_settings(show: str = "MAILERS['default']", **environ):
+    """Import the real settings module in a fresh interpreter with this environment, and
+    print the setting `show`."""
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
     clean.update(environ)
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings as s; print(s.MAILERS['default'])"],
+        [sys.executable, "-c", f"import config.settings as s; print(s.{show})"],
         cwd=ROOT,
         env=clean,
         capture_output=True,

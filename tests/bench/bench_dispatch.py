@@ -22,7 +22,12 @@ contacts with the seed_demo load generator, and measures, one after the other:
    time to the sink's last message. Checks: the sink got each recipient exactly once and
    the batch's sent_count is 50,000 (a FAIL line otherwise).
 3. orchestration alone: `batch_deliver` in this process with Django's locmem mail backend.
-4. DKIM (skip with --no-dkim): a smaller sending (--dkim-recipients, 2,000) delivered by one
+4. scaling (skip with --no-scale, alone with --scale-only; tests/bench/dispatch_scale.py):
+   1, 2, 4 and 8 delivery processes (--processes) into Postfix's smtp-sink, a C sink that is
+   not the bottleneck, beside the plain loop B into the same sink; per run recipients/s, the
+   ratio to 1 process, CPU, commits and WAL bytes per message, and the load average. When
+   smtp-sink is missing it is installed with apt as root, else this part is skipped, saying so.
+5. DKIM (skip with --no-dkim): a smaller sending (--dkim-recipients, 2,000) delivered by one
    worker process with DKIM off, then on (the test key in tests/batches/), and in this process
    with locmem, off then on: the difference is what signing costs a message. A sample of the
    signed messages the sink received is verified with dkimpy against the public key.
@@ -63,6 +68,7 @@ from tests.bench.common import (
     wait_for,
     worker_pool,
 )
+from tests.bench.dispatch_scale import scale_report, scale_runs
 
 RECIPIENTS = 50_000
 TARGET_RATIO_PER_WORKER = 0.7
@@ -477,6 +483,11 @@ def main() -> None:
     parser.add_argument("--no-dkim", action="store_true", help="skip the DKIM on/off runs")
     parser.add_argument("--dkim-only", action="store_true", help="only the DKIM on/off runs")
     parser.add_argument("--dkim-recipients", type=int, default=DKIM_RECIPIENTS)
+    parser.add_argument("--no-scale", action="store_true", help="skip the smtp-sink scaling")
+    parser.add_argument("--scale-only", action="store_true", help="only the smtp-sink scaling")
+    parser.add_argument(
+        "--processes", default="1,2,4,8", help="delivery process counts for the scaling part"
+    )
     parser.add_argument("--child-plain", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--people", help=argparse.SUPPRESS)
@@ -496,6 +507,15 @@ def main() -> None:
                                                         args.dkim_recipients))  # fmt: skip
             return
         subaccount, contact_list, people = data_load(total)
+        people_file = Path(scratch) / "people-scale.json"
+        people_file.write_text(json.dumps(people))
+        processes = [int(n) for n in args.processes.split(",") if n.strip()]
+        if args.scale_only:
+            scale = scale_runs(database, subaccount, contact_list, str(people_file), total,
+                               processes)  # fmt: skip
+            if scale:
+                scale_report(scale)
+            return
         locmem = locmem_run(subaccount, contact_list, total)
         stdlib = plain_run("stdlib", people[:sample], scratch)
         prebuilt = [plain_run("prebuilt", people, scratch)]
@@ -510,8 +530,14 @@ def main() -> None:
             locmem_run(subaccount, contact_list, min(total, 10_000), profile=True)
         for pipeline in pipelines:
             pipeline.pop("received")
+        scale = None
+        if not args.no_scale:
+            scale = scale_runs(database, subaccount, contact_list, str(people_file), total,
+                               processes)  # fmt: skip
         dkim = None if args.no_dkim else dkim_runs(database, subaccount, args.dkim_recipients)
         report(total, locmem, stdlib, prebuilt, pipelines)
+        if scale:
+            scale_report(scale)
         if dkim:
             dkim_report(args.dkim_recipients, dkim)
 

@@ -63,6 +63,46 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU of `root` and every descendant, alive or reaped (a reaped child's time is in its
+    parent's cutime/cstime): what a postmaster and its backends, or gunicorn, have used."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        pid = int(entry.name)
+        stats[pid] = fields
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        fields = stats.get(pid)
+        if fields is None:
+            continue
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        total += utime + stime + cutime + cstime
+        stack.extend(children.get(pid, []))
+    return total / CLOCK_TICKS
+
+
+def postmaster_pid() -> int | None:
+    """The test cluster's postmaster (scripts/with-test-services says where its data is)."""
+    data = os.environ.get("TEST_PGDATA")
+    try:
+        return int((Path(data) / "postmaster.pid").read_text().split()[0]) if data else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def load_average() -> str:
     one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
     return f"load average {one}, {five}, {fifteen} (1, 5, 15 min) on {os.cpu_count()} CPUs"
