@@ -1,4 +1,11 @@
 // The little JavaScript the sending list needs; every page also works without it.
+// Its strings come from Django's JavaScript catalog (/jsi18n/, loaded just before this file);
+// should the catalog not load, they stay in English.
+var gettext = window.gettext || function (text) { return text; };
+var interpolate = window.interpolate || function (format, values) {
+  return format.replace(/%\((\w+)\)s/g, function (_, name) { return String(values[name]); });
+};
+
 (function () {
   "use strict";
 
@@ -47,12 +54,12 @@
   }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
-    if (status === 403) showError("You don't have permission to do that.");
-    else if (status === 404) showError("That sending no longer exists or is not yours to see.");
-    else showError("Something went wrong (" + status + "). Please reload the page and try again.");
+    if (status === 403) showError(gettext("You don't have permission to do that."));
+    else if (status === 404) showError(gettext("That sending no longer exists or is not yours to see."));
+    else showError(interpolate(gettext("Something went wrong (%(status)s). Please reload the page and try again."), {status: status}, true));
   });
   document.addEventListener("htmx:sendError", function () {
-    showError("The server could not be reached. Check your connection and try again.");
+    showError(gettext("The server could not be reached. Check your connection and try again."));
   });
 })();
 
@@ -70,11 +77,11 @@
     clocks.forEach(function (clock) {
       var left = Math.ceil(Number(clock.getAttribute("data-countdown")) - elapsed);
       if (left > 0) {
-        clock.textContent = left + " s";
+        clock.textContent = interpolate(gettext("%(seconds)s s"), {seconds: left}, true);
         clock.setAttribute("datetime", "PT" + left + "S");
         done = false;
       } else {
-        clock.textContent = "a moment";
+        clock.textContent = gettext("a moment");
       }
     });
     if (done) {
