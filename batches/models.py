@@ -104,15 +104,33 @@ class Recipient(models.Model):
 
     Status = RecipientStatus
 
-    # Both foreign keys are served by the composite indexes below.
+    # No database-level foreign keys (db_constraint=False): PostgreSQL checks a deferred key
+    # for every inserted row at COMMIT, and those checks were half of a large confirm (per
+    # row, whatever the key). Rows are only written by the audience snapshot, which reads the
+    # contacts and creates the batches in the same transaction under the sending's lock, and
+    # Django still applies on_delete (CASCADE, SET_NULL) when a sending, batch or contact is
+    # deleted. The sending and batch keys are served by the composite indexes below.
     sending = models.ForeignKey(
-        "sendings.Sending", on_delete=models.CASCADE, related_name="recipients", db_index=False
+        "sendings.Sending",
+        on_delete=models.CASCADE,
+        related_name="recipients",
+        db_index=False,
+        db_constraint=False,
     )
     batch = models.ForeignKey(
-        Batch, on_delete=models.CASCADE, related_name="recipients", db_index=False
+        Batch,
+        on_delete=models.CASCADE,
+        related_name="recipients",
+        db_index=False,
+        db_constraint=False,
     )
     contact = models.ForeignKey(
-        "sendings.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "sendings.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     email = models.EmailField(max_length=254)
     name = models.CharField(max_length=200, blank=True)

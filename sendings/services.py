@@ -215,11 +215,16 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
                 RecipientStatus.PENDING.value,
             ]
             cursor.execute(sql, params)
-            inserted = [row[0] for row in cursor.fetchall()]
-            total += len(inserted)
-            if len(inserted) < SNAPSHOT_CHUNK:
+            inserted = len(cursor.fetchall())
+            total += inserted
+            if inserted < SNAPSHOT_CHUNK:
                 return total
-            last_email = max(inserted)
+            # The last email in the database's collation, which the next chunk's `>` uses
+            # (Python's max() orders by code point: under en_US, "a.b" and "ab" disagree).
+            cursor.execute(
+                f"SELECT MAX(email) FROM {recipient_table} WHERE sending_id = %s", [sending.pk]
+            )
+            last_email = cursor.fetchone()[0]
 
 
 def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) -> Sending:
@@ -254,6 +259,11 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         if connection.vendor == "sqlite" or any(b.pk is None for b in created):
             created = list(Batch.objects.filter(sending=sending).order_by("number"))
         if sending.source_audience:
+            source = Sending.objects.select_related("subaccount").get(pk=sending.source_sending_id)
+            if source.recipients_purged:  # its list went while this draft waited
+                raise DomainError(
+                    source.purged_refusal("this draft has no audience left"), code="purged"
+                )
             total = _fixed_audience_snapshot(sending=sending, batches=created)
         else:
             total = _audience_snapshot(

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from batches.models import Batch, Recipient
@@ -8,7 +9,7 @@ from sendings import services
 from sendings.exceptions import DomainError
 from sendings.models import ListMembership, Sending, SendingEvent
 from sendings.services import BatchPlan
-from tests.factories import ContactFactory, SendingFactory, contact_list_with
+from tests.factories import ContactFactory, SendingFactory, contact_list_with, scheduled_sending
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +184,22 @@ def test_confirm_refuses_naive_times(subaccount, marketer):
     naive = tomorrow().replace(tzinfo=None)
     with pytest.raises(DomainError, match="time zone"):
         services.sending_confirm(sending=sending, batches=[BatchPlan(naive)], actor=marketer)
+
+
+def test_without_database_foreign_keys_deletes_still_reach_the_recipients(subaccount):
+    """The recipient table has no database-level keys (the snapshot's COMMIT no longer checks
+    one per row); Django still applies on_delete for its sending, batches and contacts."""
+    sending = scheduled_sending(subaccount, contacts=3)
+    with connection.cursor() as cursor:
+        keys = connection.introspection.get_constraints(cursor, Recipient._meta.db_table)
+    assert not [name for name, key in keys.items() if key["foreign_key"]]
+    gone = Recipient.objects.filter(sending=sending).order_by("email").first()
+
+    gone_contact = gone.contact
+    gone_contact.delete()
+
+    gone.refresh_from_db()
+    assert gone.contact_id is None  # SET_NULL, done by Django
+    Sending.objects.filter(pk=sending.pk).delete()
+    assert not Recipient.objects.filter(sending_id=sending.pk).exists()
+    assert not Batch.objects.filter(sending_id=sending.pk).exists()
