@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from celery import signature
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from batches import pausing
 from batches import services as batch_services
-from batches.models import Batch, BatchStatus, DeliveryLease, Recipient, RecipientStatus
+from batches.models import Batch, BatchStatus, DeliveryLease
 from sendings.exceptions import DomainError
 from sendings.models import SendingStatus
 from sendings.results import Changed
@@ -151,17 +152,31 @@ def deliveries_recover(*, now: datetime | None = None) -> RecoveryReport:
     released = batch_services.recipients_release_stale(now=now)
     expired = batch_services.leases_expire(now=now)
     requeued = finished = 0
-    for batch_id in Batch.objects.filter(status=BatchStatus.SENDING).values_list("pk", flat=True):
-        pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
-        if not pending.exists():
+    # One query each for every batch sending, not three per batch: the counters say how
+    # many are waiting (exact, moved with the rows), the claims index how many are held.
+    sending = list(
+        Batch.objects.filter(status=BatchStatus.SENDING)
+        .order_by("pk")
+        .values_list("pk", "recipient_count", "sent_count", "failed_count", "canceled_count")
+    )
+    batch_ids = [row[0] for row in sending]
+    leases = dict(
+        DeliveryLease.objects.filter(batch_id__in=batch_ids)
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("pk"))
+        .values_list("batch_id", "n")
+    )
+    held = batch_services.claims_out(batch_ids=batch_ids)
+    for batch_id, total, sent, failed, canceled in sending:
+        waiting = total - sent - failed - canceled
+        if waiting <= 0:
             # DomainError: a recipient came back meanwhile; the next round looks again.
             with contextlib.suppress(DomainError):
                 finished += batch_services.batch_finish(batch_id=batch_id)
             continue
-        missing = (
-            settings.DELIVERY_PARALLELISM - DeliveryLease.objects.filter(batch_id=batch_id).count()
-        )
-        if missing > 0 and pending.filter(claimed_at__isnull=True).exists():
+        missing = settings.DELIVERY_PARALLELISM - leases.get(batch_id, 0)
+        if missing > 0 and waiting > held.get(batch_id, 0):
             requeued += delivery_enqueue(batch_id=batch_id, workers=missing)
     return RecoveryReport(
         released=len(released), requeued=requeued, finished=finished, expired=len(expired)

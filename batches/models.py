@@ -171,6 +171,14 @@ class Recipient(models.Model):
                 condition=Q(status="canceled", claimed_at__isnull=False),
                 name="recipient_inflight_idx",
             ),
+            # Claims of waiting recipients by age: what recovery releases when no live lease
+            # holds them, and how many each batch has out. Only rows claimed right now are in
+            # it (a few chunks per worker), so recovery costs the same at any audience size.
+            models.Index(
+                fields=["claimed_at", "batch"],
+                condition=Q(status="pending", claimed_at__isnull=False),
+                name="recipient_claim_age_idx",
+            ),
             # Claims by lease: what a dead task held, released when its lease ends.
             models.Index(
                 fields=["claimed_by"],

@@ -12,6 +12,7 @@ from config.celery import app as celery_app
 from sendings import followups
 from sendings import services as sending_services
 from sendings.models import Membership
+from sendings.retention import services as retention_services
 from support import services as support_services
 from tests.catalogs import compile_stale_catalogs
 from tests.factories import MembershipFactory, SubaccountFactory, UserFactory
@@ -33,6 +34,7 @@ SERVICES = {
         "recipients_release_stale",
     ],
     pausing: ["batch_resume"],
+    retention_services: ["recipients_purge_expired"],
     unsubscribing: ["recipients_cancel_unsubscribed"],
     support_services: [
         "ticket_file",

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from batches import delivery, dispatch, halt
 from batches import services as batch_services
 from batches.halt import HaltWatch
-from batches.models import Batch, Recipient
+from batches.models import Batch, DeliveryLease, Recipient
 from sendings.models import Contact
 from tests.batches.backends import StoppingBackend
 from tests.factories import scheduled_sending
@@ -265,6 +267,36 @@ def test_recovery_leaves_fresh_claims_alone_and_finishes_emptied_batches(subacco
     assert (report.released, report.finished) == (0, 1)
     assert Batch.objects.get(pk=second.pk).status == "sent"
     assert Recipient.objects.filter(batch=first, claimed_at__isnull=False).count() == 2
+
+
+def test_recovery_reads_every_batch_sending_in_the_same_few_queries(
+    subaccount, settings, monkeypatch, django_assert_max_num_queries
+):
+    """Not three queries per batch: one sending batch or four, the same statements."""
+    settings.CLAIM_TIMEOUT_SECONDS = 60
+    monkeypatch.setattr(dispatch, "delivery_enqueue", lambda **kw: kw["workers"])
+    sending = due_now(subaccount, contacts=8, sizes=[2, 2, 2, 2])
+    first = started(sending, 1)
+    stale = batch_services.recipients_claim(batch_id=first.pk, limit=1)
+    Recipient.objects.filter(pk=stale[0].id).update(
+        claimed_at=timezone.now() - timedelta(seconds=61)
+    )
+    with CaptureQueriesContext(connection) as one:
+        report = dispatch.deliveries_recover()
+    assert (report.released, report.requeued) == (1, settings.DELIVERY_PARALLELISM)
+    for number in (2, 3, 4):
+        batch = started(sending, number)
+        claim = batch_services.recipients_claim(batch_id=batch.pk, limit=1)
+        Recipient.objects.filter(pk=claim[0].id).update(
+            claimed_at=timezone.now() - timedelta(seconds=61)
+        )
+    DeliveryLease.objects.all().delete()
+
+    with django_assert_max_num_queries(len(one)):
+        report = dispatch.deliveries_recover()
+
+    assert (report.released, report.requeued) == (3, 4 * settings.DELIVERY_PARALLELISM)
+    assert not Recipient.objects.filter(sending=sending, claimed_at__isnull=False).exists()
 
 
 def test_the_halt_watch_sees_a_cancel_once_it_commits(
