@@ -9,7 +9,9 @@ app = Celery("sendings_dashboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Sub-packages of an app are not found by the default discovery.
-app.autodiscover_tasks(["sendings.contacts", "sendings.outbox", "sendings.wizard"])
+app.autodiscover_tasks(
+    ["sendings.contacts", "sendings.outbox", "sendings.retention", "sendings.wizard"]
+)
 
 
 @app.on_after_configure.connect
@@ -34,6 +36,11 @@ def _beat_schedule(sender, **kwargs):
             "task": "sendings.outbox.tasks.notifications_send_owed_task",
             "schedule": settings.OUTBOX_INTERVAL_SECONDS,
             "options": {"expires": settings.OUTBOX_INTERVAL_SECONDS * 2},
+        },
+        "purge-expired-recipients": {
+            "task": "sendings.retention.tasks.recipients_purge_expired_task",
+            "schedule": settings.RECIPIENT_PURGE_INTERVAL_SECONDS,
+            "options": {"expires": settings.RECIPIENT_PURGE_INTERVAL_SECONDS},
         },
         "recover-contact-imports": {
             "task": "sendings.tasks.recover_contact_imports",

@@ -255,6 +255,12 @@ UNDO_SECONDS = env_int("UNDO_SECONDS", 30, minimum=0)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 3, minimum=1)
 CLAIM_TIMEOUT_SECONDS = env_int("CLAIM_TIMEOUT_SECONDS", 300, minimum=1)
 DISPATCH_TICK_SECONDS = env_float("DISPATCH_TICK_SECONDS", 1.0, minimum=0.1)
+# Retention: the recipient rows (who got what) of a sending finished more than this many
+# days ago are deleted by a beat task, RECIPIENT_PURGE_CHUNK rows per transaction, every
+# RECIPIENT_PURGE_INTERVAL_SECONDS; its counts and batches stay. 0 keeps them forever.
+RECIPIENT_RETENTION_DAYS = env_int("RECIPIENT_RETENTION_DAYS", 395, minimum=0)
+RECIPIENT_PURGE_CHUNK = env_int("RECIPIENT_PURGE_CHUNK", 10_000, minimum=1)
+RECIPIENT_PURGE_INTERVAL_SECONDS = env_float("RECIPIENT_PURGE_INTERVAL_SECONDS", 300.0, minimum=1.0)
 # Largest contacts CSV a marketer may upload (the file is kept in the database until imported).
 CONTACT_IMPORT_MAX_MB = env_int("CONTACT_IMPORT_MAX_MB", 20, minimum=1)
 # Test sends (the wizard's step 4) a user may ask for in an hour.
@@ -331,6 +337,7 @@ CELERY_TASK_DEFAULT_QUEUE = "dispatch"
 CELERY_TASK_ROUTES = {
     "batches.tasks.deliver_batch": {"queue": "delivery"},
     "sendings.tasks.contact_import_run_task": {"queue": "delivery"},
+    "sendings.retention.tasks.recipients_purge_expired_task": {"queue": "delivery"},
 }
 CELERY_TIMEZONE = "UTC"
 # Beat keeps its schedule in memory: every entry is an interval whose runs are idempotent, so

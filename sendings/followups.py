@@ -51,6 +51,11 @@ def _followup_create(
         )
         if existing is not None:  # a double click, or a draft left unfinished: reuse it
             return Changed(existing, changed=False)
+        if source.recipients_purged:
+            raise DomainError(
+                source.purged_refusal("no resend or correction can be made from it"),
+                code="purged",
+            )
         if not getattr(source, allowed):
             raise DomainError(refusal % {"name": source.name}, code="not_allowed")
         fields = {"from_name": source.from_name, "from_email": source.from_email}

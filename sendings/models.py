@@ -121,6 +121,11 @@ class Sending(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The retention policy (RECIPIENT_RETENTION_DAYS) removed the recipient rows: when it
+    # began (the pages say so from then on), and whether every row is gone. The counters
+    # and batches stay.
+    recipients_purged_at = models.DateTimeField(null=True, blank=True)
+    recipients_purge_done = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-scheduled_at", "-id"]
@@ -147,6 +152,18 @@ class Sending(models.Model):
         indexes = [
             models.Index(fields=["subaccount", "status", "scheduled_at"], name="sending_list_idx"),
             models.Index(fields=["subaccount", "scheduled_at"], name="sending_schedule_idx"),
+            # The retention task: finished sendings whose recipients are still kept, oldest
+            # first, and the few whose removal is under way.
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(recipients_purged_at__isnull=True, finished_at__isnull=False),
+                name="sending_retention_due_idx",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(recipients_purged_at__isnull=False, recipients_purge_done=False),
+                name="sending_purging_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -259,13 +276,33 @@ class Sending(models.Model):
 
     @property
     def can_resend(self) -> bool:
-        """Ended without reaching everyone: a resend goes to the canceled and failed ones."""
-        return self.is_finished and self.failed_count + self.canceled_count > 0
+        """Ended without reaching everyone: a resend goes to the canceled and failed ones
+        (who they were must still be known: not after the retention policy removed them)."""
+        return (
+            self.is_finished
+            and self.failed_count + self.canceled_count > 0
+            and not self.recipients_purged
+        )
 
     @property
     def can_send_correction(self) -> bool:
-        """Ended having reached someone: a correction goes to those who received it."""
-        return self.is_finished and self.sent_count > 0
+        """Ended having reached someone: a correction goes to those who received it (while
+        the recipient list is kept)."""
+        return self.is_finished and self.sent_count > 0 and not self.recipients_purged
+
+    @property
+    def recipients_purged(self) -> bool:
+        """The retention policy removed (or is removing) the list of who got what."""
+        return self.recipients_purged_at is not None
+
+    def purged_refusal(self, action: str) -> str:
+        """Why `action` cannot be done with this sending's recipients: they were removed."""
+        day = self.recipients_purged_at.astimezone(self.subaccount.zone)
+        return (
+            f"The recipient list of “{self.name}” was removed on {day.day} "
+            f"{day:%B %Y} under the retention policy, so {action}: nobody knows any more who "
+            "received it. Build a new sending from your lists instead."
+        )
 
     @property
     def source_recipient_statuses(self) -> tuple[str, ...]:
@@ -297,6 +334,7 @@ class SendingEventKind(models.TextChoices):
     RESEND_CREATED = "resend_created", gettext_lazy("Resend created")
     CORRECTION_CREATED = "correction_created", gettext_lazy("Correction created")
     RECIPIENTS_EXPORTED = "recipients_exported", gettext_lazy("Recipients exported")
+    RECIPIENTS_PURGED = "recipients_purged", gettext_lazy("Recipient list removed")
 
 
 class SendingEvent(models.Model):

@@ -41,6 +41,7 @@ LAYERS: list[tuple[str, int]] = [
     ("batches*", 1),
     # The outbox carries what support and contacts owe; they register its renderers.
     ("sendings.outbox*", 1),
+    ("sendings.retention*", 2),
     ("sendings.services", 2),
     ("sendings.followups", 2),
     ("sendings.contacts.services", 2),

@@ -93,6 +93,11 @@ def _view(followup: Followup):
                 "sending": sending,
                 "followup": followup,
                 "allowed": getattr(sending, followup.allowed),
+                "refusal": (
+                    sending.purged_refusal("no resend or correction can be made from it")
+                    if sending.recipients_purged and followup is not UNSCHEDULE
+                    else ""
+                ),
                 "explain": followup.explain
                 % {"name": sending.name, "count": thousands(_count(followup, sending))},
                 "action": reverse(followup.url_name, args=[sending.identifier]),

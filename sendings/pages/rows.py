@@ -64,6 +64,7 @@ def _key(sending: Sending, context: dict) -> str:
         sending.sent_count,
         sending.failed_count,
         sending.canceled_count,  # what the menu offers (unschedule, resend) depends on it
+        sending.recipients_purged_at is not None,  # and on whether the list is still kept
         getattr(sending, "ticket_status", None),
         getattr(sending, "ticket_received", None),
         getattr(sending, "ticket_note", None),

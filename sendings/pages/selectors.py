@@ -30,6 +30,7 @@ ROW_FIELDS = [
     "sent_count",
     "failed_count",
     "canceled_count",
+    "recipients_purged_at",  # the menu offers no resend or correction once the list is gone
 ]
 
 

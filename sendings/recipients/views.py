@@ -8,8 +8,10 @@ import io
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_GET
 from sendings import selectors
 from sendings.followups import recipients_export_record
 from sendings.models import Sending
+from sendings.pages.shell import shell_context
 from sendings.recipients import selectors as recipient_selectors
 from sendings.recipients.forms import RecipientQueryForm
 from sendings.recipients.selectors import FILTER_BY_VALUE, FILTERS
@@ -40,8 +43,24 @@ def _query(params: dict, **changes) -> str:
     return "?" + urlencode(kept) if kept else "?"
 
 
+def recipients_removed_note(sending: Sending) -> str:
+    """What the section and the export say of a list the retention policy removed."""
+    if not sending.recipients_purged:
+        return ""
+    day = sending.recipients_purged_at.astimezone(sending.subaccount.zone)
+    kept = settings.RECIPIENT_RETENTION_DAYS
+    policy = f": who got what is kept for {kept} days after a sending ends" if kept else ""
+    return (
+        f"The list of recipients was removed on {day.day} {day:%B %Y} under the retention "
+        f"policy{policy}."
+    )
+
+
 def recipients_context(request: HttpRequest, sending: Sending) -> dict:
     """What the detail page's Recipients section shows for the request's filter and page."""
+    removed = recipients_removed_note(sending)
+    if removed:  # nothing left to page through
+        return {"recipients_removed": removed}
     params = RecipientQueryForm(request.GET).values()
     current = FILTER_BY_VALUE[params["status"]]
     base = reverse("sending_detail", args=[sending.identifier])
@@ -115,10 +134,19 @@ def _csv_chunks(chunks: Iterator[list[tuple]], zone) -> Iterator[str]:
 
 @login_required
 @require_GET
-def recipients_export(request: HttpRequest, identifier: str) -> StreamingHttpResponse:
+def recipients_export(request: HttpRequest, identifier: str) -> HttpResponse:
     """The recipients of the current filter (and batch, from the batches dialog) as CSV,
     streamed in chunks: memory stays flat for a million rows. The timeline records it."""
     sending, membership = selectors.sending_with_role(user=request.user, identifier=identifier)
+    removed = recipients_removed_note(sending)
+    if removed:  # an old link or bookmark: say why, rather than an empty file
+        return render(
+            request,
+            "sendings/recipients_removed.html",
+            {**shell_context(request, membership.subaccount), "sending": sending,
+             "removed": removed},
+            status=410,
+        )  # fmt: skip
     params = RecipientQueryForm(request.GET).values()
     current = FILTER_BY_VALUE[params["status"]]
     batch = None

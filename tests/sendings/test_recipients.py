@@ -6,6 +6,8 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,6 +170,32 @@ def test_export_streams_the_current_filter_with_a_header(client, subaccount, per
     assert response["Content-Disposition"] == (
         f'attachment; filename="{sending.identifier}-recipients-sent.csv"'
     )
+
+
+def test_export_streams_in_keyset_chunks_with_flat_memory(
+    client, subaccount, marketer, monkeypatch
+):
+    """Each chunk is one bounded query, run only when the client reads that far: memory holds
+    a chunk, not the list, however many recipients there are."""
+    monkeypatch.setattr("sendings.recipients.selectors.EXPORT_CHUNK", 3)
+    sending = delivered(subaccount, contacts=7, sent=2)
+    client.force_login(marketer)
+    response = client.get(export_url(sending))
+    pieces = iter(response.streaming_content)
+
+    def recipient_reads(queries) -> list[str]:
+        return [q["sql"] for q in queries if 'FROM "batches_recipient"' in q["sql"]]
+
+    with CaptureQueriesContext(connection) as first:
+        header_and_first_chunk = next(pieces)
+    with CaptureQueriesContext(connection) as rest:
+        remaining = b"".join(pieces)
+
+    assert len(recipient_reads(first)) == 1  # nothing read beyond the first chunk yet
+    assert len(recipient_reads(rest)) == 2  # 3 + 3 + 1 rows: the short chunk ends it
+    assert all("LIMIT 3" in sql for sql in recipient_reads(first) + recipient_reads(rest))
+    text = (header_and_first_chunk + remaining).decode()
+    assert len(text.strip().splitlines()) == 1 + 7
 
 
 def test_export_of_another_subaccounts_sending_is_404(client, subaccount, outsider):
