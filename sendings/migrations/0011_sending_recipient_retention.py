@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('batches', '0009_recipient_claim_age_idx'),
-        ('sendings', '0009_sending_paused_event_kinds'),
+        ('sendings', '0010_user_preference'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
