@@ -53,7 +53,7 @@ def _followup_create(
             return Changed(existing, changed=False)
         if source.recipients_purged:
             raise DomainError(
-                source.purged_refusal("no resend or correction can be made from it"),
+                source.purged_refusal(),
                 code="purged",
             )
         if not getattr(source, allowed):

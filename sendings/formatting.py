@@ -5,7 +5,7 @@ filters) and emails: "12,000" and "1 Jul 2031, 10:00" in English, "12.000" and
 from django.utils import formats, timezone
 from django.utils.dates import MONTHS, MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext
 
 
 def thousands(value) -> SafeString:
@@ -28,6 +28,13 @@ def month_abbr(month: int) -> str:
 def month_name(month: int) -> str:
     """ "December" in English, "diciembre" in Spanish."""
     return str(MONTHS[month])
+
+
+def long_date(day) -> str:
+    """A date written out: "1 December 2026" in English, "1 de diciembre de 2026" in Spanish."""
+    # Translators: a date written out in a sentence; day, month name and year.
+    template = pgettext("long date", "%(day)s %(month)s %(year)s")
+    return template % {"day": day.day, "month": month_name(day.month), "year": day.year}
 
 
 def when(value, seconds: bool = False) -> SafeString:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext_lazy, pgettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from sendings.contacts.models import (
     Contact,
@@ -18,6 +18,7 @@ from sendings.contacts.models import (
     ContactList,
     ListMembership,
 )
+from sendings.formatting import long_date
 from sendings.identifiers import new_sending_identifier
 from sendings.tenancy.models import (
     Account,
@@ -295,14 +296,24 @@ class Sending(models.Model):
         """The retention policy removed (or is removing) the list of who got what."""
         return self.recipients_purged_at is not None
 
-    def purged_refusal(self, action: str) -> str:
-        """Why `action` cannot be done with this sending's recipients: they were removed."""
+    def purged_refusal(self, *, draft: bool = False) -> str:
+        """Why nothing can be built from this sending's recipients any more: they were removed.
+        `draft`: said of a resend or correction draft made before the removal."""
         day = self.recipients_purged_at.astimezone(self.subaccount.zone)
-        return (
-            f"The recipient list of “{self.name}” was removed on {day.day} "
-            f"{day:%B %Y} under the retention policy, so {action}: nobody knows any more who "
-            "received it. Build a new sending from your lists instead."
-        )
+        values = {"name": self.name, "day": long_date(day)}
+        if draft:
+            message = gettext(
+                "The recipient list of “%(name)s” was removed on %(day)s under the retention "
+                "policy, so this draft has no audience left: nobody knows any more who received "
+                "it. Build a new sending from your lists instead."
+            )
+        else:
+            message = gettext(
+                "The recipient list of “%(name)s” was removed on %(day)s under the retention "
+                "policy, so no resend or correction can be made from it: nobody knows any more "
+                "who received it. Build a new sending from your lists instead."
+            )
+        return message % values
 
     @property
     def source_recipient_statuses(self) -> tuple[str, ...]:

@@ -261,9 +261,7 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         if sending.source_audience:
             source = Sending.objects.select_related("subaccount").get(pk=sending.source_sending_id)
             if source.recipients_purged:  # its list went while this draft waited
-                raise DomainError(
-                    source.purged_refusal("this draft has no audience left"), code="purged"
-                )
+                raise DomainError(source.purged_refusal(draft=True), code="purged")
             total = _fixed_audience_snapshot(sending=sending, batches=created)
         else:
             total = _audience_snapshot(

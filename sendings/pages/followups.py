@@ -94,7 +94,7 @@ def _view(followup: Followup):
                 "followup": followup,
                 "allowed": getattr(sending, followup.allowed),
                 "refusal": (
-                    sending.purged_refusal("no resend or correction can be made from it")
+                    sending.purged_refusal()
                     if sending.recipients_purged and followup is not UNSCHEDULE
                     else ""
                 ),

@@ -13,11 +13,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from sendings import selectors
 from sendings.followups import recipients_export_record
+from sendings.formatting import long_date
 from sendings.models import Sending
 from sendings.pages.shell import shell_context
 from sendings.recipients import selectors as recipient_selectors
@@ -48,11 +49,18 @@ def recipients_removed_note(sending: Sending) -> str:
     if not sending.recipients_purged:
         return ""
     day = sending.recipients_purged_at.astimezone(sending.subaccount.zone)
+    values = {"day": long_date(day)}
     kept = settings.RECIPIENT_RETENTION_DAYS
-    policy = f": who got what is kept for {kept} days after a sending ends" if kept else ""
-    return (
-        f"The list of recipients was removed on {day.day} {day:%B %Y} under the retention "
-        f"policy{policy}."
+    if kept:
+        return ngettext(
+            "The list of recipients was removed on %(day)s under the retention policy: who got "
+            "what is kept for %(kept)s day after a sending ends.",
+            "The list of recipients was removed on %(day)s under the retention policy: who got "
+            "what is kept for %(kept)s days after a sending ends.",
+            kept,
+        ) % {**values, "kept": kept}
+    return gettext("The list of recipients was removed on %(day)s under the retention policy.") % (
+        values
     )
 
 

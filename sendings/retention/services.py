@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from batches.models import Recipient
 from sendings.models import Sending, SendingEvent, SendingStatus
@@ -94,11 +95,11 @@ def _mark_due(*, cutoff: datetime, now: datetime) -> int:
             event_record(
                 sending=sending,
                 kind=SendingEvent.Kind.RECIPIENTS_PURGED,
-                message=(
-                    f"Recipient list removed under the retention policy (kept "
-                    f"{settings.RECIPIENT_RETENTION_DAYS} days after the sending finished); "
-                    "the counts are kept."
-                ),
+                message=gettext(
+                    "Recipient list removed under the retention policy (kept %(days)s days "
+                    "after the sending finished); the counts are kept."
+                )
+                % {"days": settings.RECIPIENT_RETENTION_DAYS},
             )
             marked += 1
     return marked

@@ -125,6 +125,26 @@ def test_detail_page_says_the_list_was_removed_and_when(client, marketer, purged
     assert "Resend to those who did not receive it" not in text
 
 
+def test_the_removal_note_and_the_refusal_read_in_spanish(client, marketer, purged):
+    client.force_login(marketer)
+    day = purged.recipients_purged_at.astimezone(purged.subaccount.zone)
+    month = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+             "septiembre", "octubre", "noviembre", "diciembre"][day.month - 1]  # fmt: skip
+
+    page = client.get(
+        reverse("sending_detail", args=[purged.identifier]), HTTP_ACCEPT_LANGUAGE="es"
+    )
+    refusal = client.get(
+        reverse("sending_resend", args=[purged.identifier]), HTTP_ACCEPT_LANGUAGE="es"
+    )
+
+    text = page.content.decode()
+    assert f"se eliminó el {day.day} de {month} de {day.year}" in text
+    assert f"se guarda {DAYS} días" in text
+    assert "La lista ya no se puede exportar, reenviar ni corregir." in text
+    assert "ya no se puede hacer un reenvío ni una corrección" in refusal.content.decode()
+
+
 def test_export_of_a_purged_sending_says_why_instead_of_an_empty_file(client, viewer, purged):
     client.force_login(viewer)
 
