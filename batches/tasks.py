@@ -23,6 +23,22 @@ def dispatch_due_batches() -> None:
 
 
 @shared_task(ignore_result=True)
+def cancel_catch_up(batch_id: int) -> None:
+    """A cancel or stop committed: its batch's pending rows become canceled, in chunks."""
+    batch_services.recipients_cancel_catch_up(batch_id=batch_id)
+
+
+@shared_task(ignore_result=True)
+def cancel_catch_up_sweep() -> None:
+    """Beat: catch up canceled batches whose task was lost (a broker outage, a crash)."""
+    caught_up = batch_services.recipients_cancel_catch_up_all(
+        older_than_seconds=settings.RECOVERY_INTERVAL_SECONDS
+    )
+    if caught_up:
+        log.info("Canceled %d recipients of stopped batches whose task was lost", caught_up)
+
+
+@shared_task(ignore_result=True)
 def start_batch(batch_id: int) -> None:
     """A batch's exact-time start; a no-op if it was started, canceled or deleted meanwhile."""
     dispatch.batch_start_and_deliver(batch_id=batch_id)

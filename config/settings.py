@@ -271,6 +271,9 @@ DELIVERY_SLICE_SECONDS = env_float("DELIVERY_SLICE_SECONDS", 5.0, minimum=0.1)
 DELIVERY_PARALLELISM = env_int("DELIVERY_PARALLELISM", 4, minimum=1)
 EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
 RECOVERY_INTERVAL_SECONDS = env_float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1)
+# A canceled or stopped batch's recipient rows catch up after the stop committed, this many
+# per transaction (batches.services.recipients_cancel_catch_up).
+CANCEL_CHUNK_SIZE = env_int("CANCEL_CHUNK_SIZE", 10_000, minimum=1)
 # How often beat sends the emails still owed (outbox rows the immediate task did not send).
 OUTBOX_INTERVAL_SECONDS = env_float("OUTBOX_INTERVAL_SECONDS", 5.0, minimum=0.1)
 # A delivery task renews its lease with every record; one not renewed for this long belongs

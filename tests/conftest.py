@@ -31,6 +31,8 @@ SERVICES = {
         "recipients_claim",
         "recipients_release",
         "recipients_release_stale",
+        "recipients_cancel_catch_up",
+        "recipients_cancel_catch_up_all",
     ],
     pausing: ["batch_resume"],
     unsubscribing: ["recipients_cancel_unsubscribed"],

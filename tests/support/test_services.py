@@ -175,7 +175,10 @@ def test_a_stop_waits_for_messages_in_flight_and_counts_them_as_received(
 
     services.ticket_stop_sending(ticket=ticket, actor=support_user)
     assert batch_services.inflight_count(sending_id=in_progress.pk) == 1
-    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait
+    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait  # rows not caught up
+    batch_services.recipients_cancel_catch_up_all()
+    assert batch_services.inflight_count(sending_id=in_progress.pk) == 1
+    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait  # one in flight
 
     batch_services.recipients_record_results(batch_id=batch.pk, sent=[claim.id])  # accepted
     settled = services.ticket_outcome_settle(ticket_id=ticket.pk)
@@ -195,7 +198,8 @@ def test_claims_a_halted_worker_hands_back_end_the_wait(
     services.ticket_stop_sending(ticket=ticket, actor=support_user)
 
     assert batch_services.recipients_release(batch_id=batch.pk, ids=[claim.id]) == 1
-    assert Recipient.objects.get(pk=claim.id).status == "canceled"
+    assert Recipient.objects.with_status_shown().get(pk=claim.id).status_shown == "canceled"
+    batch_services.recipients_cancel_catch_up_all()
     settled = services.ticket_outcome_settle(ticket_id=ticket.pk)
     assert settled.ticket.received_at_stop == 1
 
