@@ -97,7 +97,8 @@ def recipients_cancel_catch_up(*, batch_id: int, chunk: int | None = None) -> in
     when the cancel committed. Walks the pending index (batch, id) upwards in chunks of
     CANCEL_CHUNK_SIZE, one short transaction each (no lock on the sending: nothing else
     writes pending rows of a canceled batch but the delivery recorder, and its updates and
-    these re-check the status row by row), then clears `rows_catching_up`. Idempotent, safe
+    these re-check the status row by row), each chunk the next id range of the pending
+    index, then clears `rows_catching_up`. Idempotent, safe
     to run twice at once and to run again after a crash half-way. A claimed row keeps its
     claim: its worker's record or release ends it.
     """
@@ -112,6 +113,7 @@ def recipients_cancel_catch_up(*, batch_id: int, chunk: int | None = None) -> in
         )
         if not ids:
             break
+        # By id range (half the cost of the same rows by a list of ids).
         canceled += pending.filter(pk__gte=ids[0], pk__lte=ids[-1]).update(
             status=RecipientStatus.CANCELED
         )
