@@ -441,7 +441,9 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Changed[Sending]
     """Stop a sending in progress (support), between batches included.
 
     The batch being sent and every later batch become canceled; recipients not yet handed to
-    SMTP are canceled; those who already received it stay sent. Locks the sending, then its
+    SMTP count as canceled from the commit (their rows catch up after it, in chunks:
+    `batches.services.batch_close_locked`), so its cost does not depend on the audience;
+    those who already received it stay sent. Locks the sending, then its
     batches. Stopping a canceled sending is a no-op (`changed` False); a sent or draft sending
     is refused, and so is a small one (under SMALL_SENDING_MAX_RECIPIENTS): the help page says
     those cannot be stopped.
