@@ -44,6 +44,8 @@ class Batch(models.Model):
     # caught up yet (batches.services.recipients_cancel_catch_up clears it). The counters
     # already count those rows as canceled; readers of row statuses use `counted_as`.
     rows_catching_up = models.BooleanField(default=False, db_default=False)
+    # Renewed by each chunk of a catch-up in progress: beat's sweep leaves a live one alone.
+    catch_up_renewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["sending", "number"]

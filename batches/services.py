@@ -6,6 +6,8 @@ lock order and the counters that must move together (recipient rows, batch and s
 counts) can be checked in one read.
 """
 
+import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +40,8 @@ from sendings.transitions import (
     sending_lock,
     sending_status_refresh,
 )
+
+log = logging.getLogger(__name__)
 
 
 def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) -> int:
@@ -78,7 +82,7 @@ def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) 
     transaction.on_commit(lambda: halt_announce(batch_id), robust=True)
     if canceled:
         # Best effort too: the periodic sweep catches the rows up if this task is lost.
-        transaction.on_commit(lambda: _catch_up_enqueue(batch_id), robust=True)
+        transaction.on_commit(lambda: catch_up_enqueue(batch_id=batch_id), robust=True)
     return canceled
 
 
@@ -86,48 +90,74 @@ CATCH_UP_TASK = "batches.tasks.cancel_catch_up"
 CATCH_UP_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
 
 
-def _catch_up_enqueue(batch_id: int) -> None:
-    signature(CATCH_UP_TASK, args=(batch_id,)).apply_async(retry_policy=CATCH_UP_PUBLISH_RETRY)
+def catch_up_enqueue(*, batch_id: int, after_id: int = 0) -> bool:
+    """Queue (a slice of) a canceled batch's catch-up; False if the broker would not take it
+    (beat's sweep queues it again later)."""
+    try:
+        signature(CATCH_UP_TASK, args=(batch_id, after_id)).apply_async(
+            retry_policy=CATCH_UP_PUBLISH_RETRY
+        )
+    except Exception as error:  # any broker failure: the sweep is the backstop
+        log.warning("Catch-up of batch %s not queued (%s); the sweep will", batch_id, error)
+        return False
+    return True
 
 
-def recipients_cancel_catch_up(*, batch_id: int, chunk: int | None = None) -> int:
-    """Turn the pending rows of a canceled batch into canceled rows; returns how many.
+def recipients_cancel_catch_up_slice(
+    *, batch_id: int, after_id: int = 0, budget_seconds: float | None = None
+) -> int | None:
+    """Turn pending rows of a canceled batch into canceled rows, for up to `budget_seconds`.
 
-    No counter moves: the batch's and the sending's canceled counts took these recipients
-    when the cancel committed. Walks the pending index (batch, id) upwards in chunks of
-    CANCEL_CHUNK_SIZE, one short transaction each (no lock on the sending: nothing else
-    writes pending rows of a canceled batch but the delivery recorder, and its updates and
-    these re-check the status row by row), each chunk the next id range of the pending
-    index, then clears `rows_catching_up`. Idempotent, safe
-    to run twice at once and to run again after a crash half-way. A claimed row keeps its
-    claim: its worker's record or release ends it.
+    Returns the id to go on after, or None when the batch caught up (its `rows_catching_up`
+    is cleared) or is not canceled. No counter moves: the batch's and the sending's canceled
+    counts took these recipients when the cancel committed. Walks the pending index
+    (batch, id) upwards from `after_id`, CANCEL_CHUNK_SIZE rows per short transaction, each
+    chunk the next id range (half the cost of the same rows by a list of ids). No lock on the
+    sending: nothing else writes pending rows of a canceled batch but the delivery recorder,
+    and its updates and these re-check the status row by row. Each chunk renews
+    `catch_up_renewed_at`, so the sweep leaves a live catch-up alone. Idempotent, safe to run
+    twice at once and to run again after a crash half-way. A claimed row keeps its claim: its
+    worker's record or release ends it.
     """
-    chunk = chunk or settings.CANCEL_CHUNK_SIZE
-    if not Batch.objects.filter(pk=batch_id, status=BatchStatus.CANCELED).exists():
-        return 0
+    chunk = settings.CANCEL_CHUNK_SIZE
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    batch = Batch.objects.filter(pk=batch_id, status=BatchStatus.CANCELED)
+    if not batch.exists():
+        return None
     pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
-    canceled, after_id = 0, 0
-    while True:
+    while deadline is None or time.monotonic() < deadline:
         ids = list(
             pending.filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)[:chunk]
         )
         if not ids:
             break
-        # By id range (half the cost of the same rows by a list of ids).
-        canceled += pending.filter(pk__gte=ids[0], pk__lte=ids[-1]).update(
-            status=RecipientStatus.CANCELED
-        )
+        pending.filter(pk__gte=ids[0], pk__lte=ids[-1]).update(status=RecipientStatus.CANCELED)
+        batch.update(catch_up_renewed_at=Now())
         after_id = ids[-1]
+    else:
+        return after_id
     # Every pending row was past after_id at some point of the walk, and none is created in
     # a canceled batch; a last look from the start makes sure before the flag goes.
-    if not pending.exists():
-        Batch.objects.filter(pk=batch_id, rows_catching_up=True).update(rows_catching_up=False)
-    return canceled
+    if pending.exists():
+        return 0
+    batch.filter(rows_catching_up=True).update(rows_catching_up=False)
+    return None
+
+
+def recipients_cancel_catch_up(*, batch_id: int) -> int:
+    """Catch a canceled batch's rows up now, whole (a resend's confirm, operators, tests);
+    returns how many rows it canceled."""
+    pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
+    before = pending.count()
+    after_id = 0
+    while after_id is not None:
+        after_id = recipients_cancel_catch_up_slice(batch_id=batch_id, after_id=after_id)
+    return before - pending.count()
 
 
 def recipients_cancel_catch_up_all(*, older_than_seconds: float = 0) -> int:
-    """The periodic sweep: catch up every canceled batch whose rows still say pending and
-    that was canceled more than `older_than_seconds` ago (younger ones have their task)."""
+    """Catch up now every canceled batch still catching up and canceled more than
+    `older_than_seconds` ago; returns how many rows it canceled."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     batch_ids = list(
         Batch.objects.filter(rows_catching_up=True, canceled_at__lte=cutoff)
@@ -135,6 +165,27 @@ def recipients_cancel_catch_up_all(*, older_than_seconds: float = 0) -> int:
         .values_list("pk", flat=True)
     )
     return sum(recipients_cancel_catch_up(batch_id=batch_id) for batch_id in batch_ids)
+
+
+def cancel_catch_up_sweep(*, now: datetime | None = None) -> list[int]:
+    """Beat's sweep: queue a catch-up for every canceled batch still catching up whose own
+    task was lost (a broker outage at the stop, a worker killed half-way): canceled more than
+    RECOVERY_INTERVAL_SECONDS ago, and not renewed by a live catch-up for two slices.
+    Returns their ids."""
+    now = now or timezone.now()
+    quiet = now - timedelta(seconds=2 * settings.DELIVERY_SLICE_SECONDS)
+    batch_ids = list(
+        Batch.objects.filter(
+            rows_catching_up=True,
+            canceled_at__lte=now - timedelta(seconds=settings.RECOVERY_INTERVAL_SECONDS),
+        )
+        .filter(Q(catch_up_renewed_at__isnull=True) | Q(catch_up_renewed_at__lt=quiet))
+        .order_by("canceled_at")
+        .values_list("pk", flat=True)
+    )
+    for batch_id in batch_ids:
+        catch_up_enqueue(batch_id=batch_id)
+    return batch_ids
 
 
 def rows_caught_up(*, sending_id: int) -> bool:

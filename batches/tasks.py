@@ -23,19 +23,23 @@ def dispatch_due_batches() -> None:
 
 
 @shared_task(ignore_result=True)
-def cancel_catch_up(batch_id: int) -> None:
-    """A cancel or stop committed: its batch's pending rows become canceled, in chunks."""
-    batch_services.recipients_cancel_catch_up(batch_id=batch_id)
+def cancel_catch_up(batch_id: int, after_id: int = 0) -> None:
+    """A cancel or stop committed: its batch's pending rows become canceled, a slice of
+    DELIVERY_SLICE_SECONDS at a time, so no worker is held for long; then it requeues."""
+    going_on = batch_services.recipients_cancel_catch_up_slice(
+        batch_id=batch_id, after_id=after_id, budget_seconds=settings.DELIVERY_SLICE_SECONDS
+    )
+    if going_on is not None:
+        batch_services.catch_up_enqueue(batch_id=batch_id, after_id=going_on)
 
 
 @shared_task(ignore_result=True)
 def cancel_catch_up_sweep() -> None:
-    """Beat: catch up canceled batches whose task was lost (a broker outage, a crash)."""
-    caught_up = batch_services.recipients_cancel_catch_up_all(
-        older_than_seconds=settings.RECOVERY_INTERVAL_SECONDS
-    )
-    if caught_up:
-        log.info("Canceled %d recipients of stopped batches whose task was lost", caught_up)
+    """Beat: queue the catch-up of canceled batches whose task was lost."""
+    queued = batch_services.cancel_catch_up_sweep()
+    if queued:
+        log.warning("Catch-up of %d stopped batches queued again (their task was lost)",
+                    len(queued))  # fmt: skip
 
 
 @shared_task(ignore_result=True)

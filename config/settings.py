@@ -333,6 +333,8 @@ CELERY_TASK_DEFAULT_QUEUE = "dispatch"
 # CSV imports take seconds: they go with the long tasks, never ahead of a batch's start.
 CELERY_TASK_ROUTES = {
     "batches.tasks.deliver_batch": {"queue": "delivery"},
+    # Seconds a slice: a stop's catch-up must not hold up the beat tick.
+    "batches.tasks.cancel_catch_up": {"queue": "delivery"},
     "sendings.tasks.contact_import_run_task": {"queue": "delivery"},
 }
 CELERY_TIMEZONE = "UTC"

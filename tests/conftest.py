@@ -32,6 +32,7 @@ SERVICES = {
         "recipients_release",
         "recipients_release_stale",
         "recipients_cancel_catch_up",
+        "recipients_cancel_catch_up_slice",
         "recipients_cancel_catch_up_all",
     ],
     pausing: ["batch_resume"],

@@ -15,6 +15,11 @@ class Migration(migrations.Migration):
             name='rows_catching_up',
             field=models.BooleanField(db_default=False, default=False),
         ),
+        migrations.AddField(
+            model_name='batch',
+            name='catch_up_renewed_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.AddIndex(
             model_name='batch',
             index=models.Index(condition=models.Q(('rows_catching_up', True)), fields=['canceled_at'], name='batch_catching_up_idx'),

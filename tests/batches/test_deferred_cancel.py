@@ -67,14 +67,14 @@ def test_a_catch_up_that_dies_half_way_is_finished_by_the_sweep(
     update = QuerySet.update
     calls = []
 
-    def dies_at_the_second_chunk(queryset, **values):
+    def dies_after_the_first_chunk(queryset, **values):
         calls.append(values)
         if len(calls) == 2:
             raise ConnectionError("worker killed")
         return update(queryset, **values)
 
     with monkeypatch.context() as patched:
-        patched.setattr(QuerySet, "update", dies_at_the_second_chunk)
+        patched.setattr(QuerySet, "update", dies_after_the_first_chunk)
         with pytest.raises(ConnectionError):
             batch_services.recipients_cancel_catch_up(batch_id=batch.pk)
 
@@ -82,6 +82,37 @@ def test_a_catch_up_that_dies_half_way_is_finished_by_the_sweep(
     # A batch canceled just now is left to its own task; an older one the sweep takes.
     assert batch_services.recipients_cancel_catch_up_all(older_than_seconds=60) == 0
     assert batch_services.recipients_cancel_catch_up_all() == 5
+    batch.refresh_from_db()
+    assert (row_statuses(batch), batch.rows_catching_up) == ({"sent": 2, "canceled": 8}, False)
+
+
+def test_the_sweep_queues_a_catch_up_only_for_batches_nobody_is_catching_up(
+    subaccount, support_user, settings, monkeypatch
+):
+    batch, _ = stopped(subaccount, support_user, settings)
+    queued = []
+    monkeypatch.setattr(
+        batch_services, "catch_up_enqueue", lambda *, batch_id, after_id=0: queued.append(batch_id)
+    )
+    now = timezone.now()
+    assert batch_services.cancel_catch_up_sweep(now=now) == []  # its own task is on it
+    later = now + timedelta(seconds=settings.RECOVERY_INTERVAL_SECONDS + 1)
+    assert batch_services.cancel_catch_up_sweep(now=later) == [batch.pk]  # that task was lost
+    Batch.objects.filter(pk=batch.pk).update(catch_up_renewed_at=later)
+    assert batch_services.cancel_catch_up_sweep(now=later) == []  # a live catch-up renews it
+    assert queued == [batch.pk]
+
+
+def test_a_slice_stops_at_its_budget_and_the_next_goes_on_from_there(
+    subaccount, support_user, settings
+):
+    settings.CANCEL_CHUNK_SIZE = 3
+    batch, _ = stopped(subaccount, support_user, settings)
+
+    after_id = batch_services.recipients_cancel_catch_up_slice(batch_id=batch.pk, budget_seconds=0)
+    assert (after_id, row_statuses(batch)) == (0, {"sent": 2, "pending": 8})
+    after_id = batch_services.recipients_cancel_catch_up_slice(batch_id=batch.pk, after_id=after_id)
+    assert after_id is None
     batch.refresh_from_db()
     assert (row_statuses(batch), batch.rows_catching_up) == ({"sent": 2, "canceled": 8}, False)
 
