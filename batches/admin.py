@@ -7,7 +7,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, gettext_lazy
 
 from batches import services as batch_services
-from batches.models import Batch, Recipient
+from batches.models import Batch, Recipient, RecipientStatus
 from sendings.admin.helpers import CANCELED, ReadOnlyAdminMixin, each_and_report
 
 
@@ -88,6 +88,21 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
+class CountedStatusFilter(admin.SimpleListFilter):
+    """By the status a recipient counts as: a pending one of a canceled batch is canceled."""
+
+    title = gettext_lazy("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return RecipientStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in RecipientStatus.values:
+            return queryset.counted_as(self.value())
+        return queryset
+
+
 @admin.register(Recipient)
 class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -95,12 +110,12 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "name",
         "sending_identifier",
         "batch_number",
-        "status",
+        "counted_status",
         "attempts",
         "sent_at",
         "short_error",
     ]
-    list_filter = ["status"]
+    list_filter = [CountedStatusFilter]
     list_select_related = ["sending", "batch"]
     search_fields = ["email", "=sending__identifier"]
     fields = [
@@ -109,7 +124,7 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "contact",
         "email",
         "name",
-        "status",
+        "counted_status",
         "attempts",
         "claimed_at",
         "sent_at",
@@ -118,6 +133,13 @@ class RecipientAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
     list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_status_shown()
+
+    @admin.display(description=gettext_lazy("Status"), ordering="status")
+    def counted_status(self, obj) -> str:
+        return RecipientStatus(obj.status_shown).label
 
     @admin.display(description=gettext_lazy("Sending"), ordering="sending__identifier")
     def sending_identifier(self, obj) -> str:

@@ -1,6 +1,8 @@
+from collections.abc import Collection, Iterable
+
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils.translation import pgettext_lazy
 
 
@@ -38,6 +40,12 @@ class Batch(models.Model):
     # Database defaults too: bulk loaders insert batches in raw SQL.
     measured_from_sent = models.PositiveIntegerField(default=0, db_default=0)
     measured_from_failed = models.PositiveIntegerField(default=0, db_default=0)
+    # Canceled, and some of its recipient rows still say pending: the deferred cancel has not
+    # caught up yet (batches.services.recipients_cancel_catch_up clears it). The counters
+    # already count those rows as canceled; readers of row statuses use `counted_as`.
+    rows_catching_up = models.BooleanField(default=False, db_default=False)
+    # Renewed by each chunk of a catch-up in progress: beat's sweep leaves a live one alone.
+    catch_up_renewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["sending", "number"]
@@ -66,6 +74,12 @@ class Batch(models.Model):
                 fields=["started_at"],
                 condition=Q(status="sending"),
                 name="batch_in_progress_idx",
+            ),
+            # The sweep's queue: canceled batches whose rows have not caught up.
+            models.Index(
+                fields=["canceled_at"],
+                condition=Q(rows_catching_up=True),
+                name="batch_catching_up_idx",
             ),
         ]
 
@@ -97,6 +111,63 @@ class RecipientStatus(models.TextChoices):
 
 
 CANCEL_REASON_UNSUBSCRIBED = "unsubscribed"
+
+
+# The deferred cancel, the one home of its counting rule: a recipient still pending in a
+# canceled batch counts as canceled (its row catches up after the stop committed, in chunks).
+# Every reader of recipient row statuses goes through these, never through `status` alone.
+
+
+def status_shown(status: str, *, batch_canceled: bool) -> str:
+    """What a recipient's status counts as, given whether its batch is canceled."""
+    if status == RecipientStatus.PENDING and batch_canceled:
+        return RecipientStatus.CANCELED
+    return status
+
+
+def counted_as_q(statuses: Iterable[str], *, catching_up: Collection[int] | None = None) -> Q:
+    """Recipients that count as one of `statuses`.
+
+    With `catching_up` (the ids of the canceled batches whose rows have not caught up, e.g.
+    from `Batch.rows_catching_up` of one sending) the condition stays on the recipient's own
+    columns, so the status indexes serve it; without, it joins the batch's status.
+    """
+    statuses = set(statuses)
+    if catching_up is None:
+        stopped = Q(batch__status=BatchStatus.CANCELED)
+    elif catching_up:
+        stopped = Q(batch_id__in=list(catching_up))
+    else:
+        return Q(status__in=sorted(statuses))
+    plain = statuses - {RecipientStatus.PENDING}
+    pending = Q(status=RecipientStatus.PENDING)
+    if RecipientStatus.PENDING in statuses:
+        if RecipientStatus.CANCELED not in statuses:
+            pending &= ~stopped
+    elif RecipientStatus.CANCELED in statuses:
+        pending &= stopped
+    else:
+        return Q(status__in=sorted(plain))
+    return Q(status__in=sorted(plain)) | pending if plain else pending
+
+
+class RecipientQuerySet(models.QuerySet):
+    def counted_as(self, *statuses: str, catching_up: Collection[int] | None = None):
+        """Recipients that count as one of `statuses` (see `counted_as_q`)."""
+        return self.filter(counted_as_q(statuses, catching_up=catching_up))
+
+    def with_status_shown(self):
+        """Annotated with `status_shown`: the status each recipient counts as."""
+        return self.annotate(
+            status_shown=Case(
+                When(
+                    Q(status=RecipientStatus.PENDING, batch__status=BatchStatus.CANCELED),
+                    then=Value(RecipientStatus.CANCELED.value),
+                ),
+                default=F("status"),
+                output_field=models.CharField(),
+            )
+        )
 
 
 class Recipient(models.Model):
@@ -148,6 +219,8 @@ class Recipient(models.Model):
     # unsubscribed after the confirmation). Empty for a canceled or stopped batch. A database
     # default too: the audience snapshot inserts recipients in raw SQL.
     cancel_reason = models.CharField(max_length=16, blank=True, default="", db_default="")
+
+    objects = RecipientQuerySet.as_manager()
 
     class Meta:
         constraints = [

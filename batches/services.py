@@ -6,10 +6,13 @@ lock order and the counters that must move together (recipient rows, batch and s
 counts) can be checked in one read.
 """
 
+import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import signature
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -38,34 +41,156 @@ from sendings.transitions import (
     sending_status_refresh,
 )
 
+log = logging.getLogger(__name__)
+
 
 def batch_close_locked(*, sending: Sending, batch: Batch, actor, now: datetime) -> int:
     """Cancel a scheduled or sending batch whose sending row and batch row are locked.
 
-    Every recipient still pending becomes canceled; returns how many. Recipients already
-    handed to SMTP stay as they are (the delivery recorder turns a canceled one into sent if
-    the server accepted it after all, so the Sent column never lies). A canceled recipient
-    keeps its claim until its worker records or releases it: that is how `inflight_count`
-    knows when the numbers of a stop are final.
+    Every recipient still pending counts as canceled from this commit on; returns how many.
+    Its cost does not depend on the batch's size: the counters take the pending ones (derived
+    from the counters, no row scan), and the rows catch up after the commit, in chunks, by
+    `recipients_cancel_catch_up` (a task enqueued after commit, and the periodic sweep if that
+    task is lost). Until then a pending row of a canceled batch counts as canceled
+    (`batches.models.counted_as_q`). Recipients already handed to SMTP stay as they are (the
+    delivery recorder turns one into sent if the server accepted it after all, so the Sent
+    column never lies). A recipient in flight keeps its claim until its worker records or
+    releases it: that is how `inflight_count` knows when the numbers of a stop are final.
     """
     if batch.status == BatchStatus.SENDING:
-        halt_pending(batch.pk)  # workers wait while the update below runs
-    canceled = Recipient.objects.filter(batch=batch, status=RecipientStatus.PENDING).update(
-        status=RecipientStatus.CANCELED
-    )
+        halt_pending(batch.pk)  # workers wait until the stop commits
+    canceled = batch.pending_count
     batch.status = BatchStatus.CANCELED
     batch.canceled_count += canceled
     batch.canceled_at = now
     batch.canceled_by = actor
     batch.finished_at = now
+    batch.rows_catching_up = canceled > 0
     batch.save(
-        update_fields=["status", "canceled_count", "canceled_at", "canceled_by", "finished_at"]
+        update_fields=[
+            "status",
+            "canceled_count",
+            "canceled_at",
+            "canceled_by",
+            "finished_at",
+            "rows_catching_up",
+        ]
     )
     Sending.objects.filter(pk=sending.pk).update(canceled_count=F("canceled_count") + canceled)
     batch_id = batch.pk
     # Best effort (Redis may be down): workers also read the status at their next record.
     transaction.on_commit(lambda: halt_announce(batch_id), robust=True)
+    if canceled:
+        # Best effort too: the periodic sweep catches the rows up if this task is lost.
+        transaction.on_commit(lambda: catch_up_enqueue(batch_id=batch_id), robust=True)
     return canceled
+
+
+CATCH_UP_TASK = "batches.tasks.cancel_catch_up"
+CATCH_UP_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1}
+
+
+def catch_up_enqueue(*, batch_id: int, after_id: int = 0) -> bool:
+    """Queue (a slice of) a canceled batch's catch-up; False if the broker would not take it
+    (beat's sweep queues it again later)."""
+    try:
+        signature(CATCH_UP_TASK, args=(batch_id, after_id)).apply_async(
+            retry_policy=CATCH_UP_PUBLISH_RETRY
+        )
+    except Exception as error:  # any broker failure: the sweep is the backstop
+        log.warning("Catch-up of batch %s not queued (%s); the sweep will", batch_id, error)
+        return False
+    return True
+
+
+def recipients_cancel_catch_up_slice(
+    *, batch_id: int, after_id: int = 0, budget_seconds: float | None = None
+) -> int | None:
+    """Turn pending rows of a canceled batch into canceled rows, for up to `budget_seconds`.
+
+    Returns the id to go on after, or None when the batch caught up (its `rows_catching_up`
+    is cleared) or is not canceled. No counter moves: the batch's and the sending's canceled
+    counts took these recipients when the cancel committed. Walks the pending index
+    (batch, id) upwards from `after_id`, CANCEL_CHUNK_SIZE rows per short transaction, each
+    chunk the next id range (half the cost of the same rows by a list of ids). No lock on the
+    sending: nothing else writes pending rows of a canceled batch but the delivery recorder,
+    and its updates and these re-check the status row by row. Each chunk renews
+    `catch_up_renewed_at`, so the sweep leaves a live catch-up alone. Idempotent, safe to run
+    twice at once and to run again after a crash half-way. A claimed row keeps its claim: its
+    worker's record or release ends it.
+    """
+    chunk = settings.CANCEL_CHUNK_SIZE
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    batch = Batch.objects.filter(pk=batch_id, status=BatchStatus.CANCELED)
+    if not batch.exists():
+        return None
+    pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
+    while deadline is None or time.monotonic() < deadline:
+        ids = list(
+            pending.filter(pk__gt=after_id).order_by("pk").values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            break
+        pending.filter(pk__gte=ids[0], pk__lte=ids[-1]).update(status=RecipientStatus.CANCELED)
+        batch.update(catch_up_renewed_at=Now())
+        after_id = ids[-1]
+    else:
+        return after_id
+    # Every pending row was past after_id at some point of the walk, and none is created in
+    # a canceled batch; a last look from the start makes sure before the flag goes.
+    if pending.exists():
+        return 0
+    batch.filter(rows_catching_up=True).update(rows_catching_up=False)
+    return None
+
+
+def recipients_cancel_catch_up(*, batch_id: int) -> int:
+    """Catch a canceled batch's rows up now, whole (a resend's confirm, operators, tests);
+    returns how many rows it canceled."""
+    pending = Recipient.objects.filter(batch_id=batch_id, status=RecipientStatus.PENDING)
+    before = pending.count()
+    after_id = 0
+    while after_id is not None:
+        after_id = recipients_cancel_catch_up_slice(batch_id=batch_id, after_id=after_id)
+    return before - pending.count()
+
+
+def recipients_cancel_catch_up_all(*, older_than_seconds: float = 0) -> int:
+    """Catch up now every canceled batch still catching up and canceled more than
+    `older_than_seconds` ago; returns how many rows it canceled."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    batch_ids = list(
+        Batch.objects.filter(rows_catching_up=True, canceled_at__lte=cutoff)
+        .order_by("canceled_at")
+        .values_list("pk", flat=True)
+    )
+    return sum(recipients_cancel_catch_up(batch_id=batch_id) for batch_id in batch_ids)
+
+
+def cancel_catch_up_sweep(*, now: datetime | None = None) -> list[int]:
+    """Beat's sweep: queue a catch-up for every canceled batch still catching up whose own
+    task was lost (a broker outage at the stop, a worker killed half-way): canceled more than
+    RECOVERY_INTERVAL_SECONDS ago, and not renewed by a live catch-up for two slices.
+    Returns their ids."""
+    now = now or timezone.now()
+    quiet = now - timedelta(seconds=2 * settings.DELIVERY_SLICE_SECONDS)
+    batch_ids = list(
+        Batch.objects.filter(
+            rows_catching_up=True,
+            canceled_at__lte=now - timedelta(seconds=settings.RECOVERY_INTERVAL_SECONDS),
+        )
+        .filter(Q(catch_up_renewed_at__isnull=True) | Q(catch_up_renewed_at__lt=quiet))
+        .order_by("canceled_at")
+        .values_list("pk", flat=True)
+    )
+    for batch_id in batch_ids:
+        catch_up_enqueue(batch_id=batch_id)
+    return batch_ids
+
+
+def rows_caught_up(*, sending_id: int) -> bool:
+    """Whether no batch of the sending still has pending rows counted as canceled."""
+    return not Batch.objects.filter(sending_id=sending_id, rows_catching_up=True).exists()
 
 
 def _batch_in(batches: list[Batch], batch_id: int) -> Batch:
@@ -333,17 +458,23 @@ def recipients_record_results(
         sending, batch = batch_lock(batch_id)
         lease_held = lease_id is None or lease_renew(lease_id=lease_id)
         retrying = 0
+        # Canceled batch: its pending rows count as canceled already (the deferred cancel).
+        stopped_batch = batch.status == BatchStatus.CANCELED
         if rejected:
-            attempts = dict(
-                Recipient.objects.filter(
-                    batch=batch, pk__in=list(rejected), status=RecipientStatus.PENDING
-                ).values_list("pk", "attempts")
+            attempts = (
+                {}
+                if stopped_batch
+                else dict(
+                    Recipient.objects.filter(
+                        batch=batch, pk__in=list(rejected), status=RecipientStatus.PENDING
+                    ).values_list("pk", "attempts")
+                )
             )
             stopped = [pk for pk in rejected if pk not in attempts]
-            if stopped:  # canceled by a stop meanwhile: it stays canceled, its claim ends
+            if stopped:  # canceled by a stop meanwhile: it is canceled, its claim ends
                 Recipient.objects.filter(
-                    batch=batch, pk__in=stopped, status=RecipientStatus.CANCELED
-                ).update(claimed_at=None, claimed_by=None)
+                    batch=batch, pk__in=stopped, status__in=open_statuses
+                ).update(status=RecipientStatus.CANCELED, claimed_at=None, claimed_by=None)
             for recipient_id, error in rejected.items():
                 if recipient_id not in attempts:
                     continue
@@ -397,6 +528,8 @@ def recipients_record_results(
             moved[previous] += 1
             failed_total += 1
         uncanceled = moved[RecipientStatus.CANCELED]
+        if stopped_batch:  # a pending row of a canceled batch was counted as canceled
+            uncanceled += moved[RecipientStatus.PENDING]
         counters = {
             "sent_count": F("sent_count") + sent_total,
             "failed_count": F("failed_count") + failed_total,
@@ -512,13 +645,15 @@ def inflight_count(*, sending_id: int, now: datetime | None = None) -> int:
     """Messages of a stopped sending that a worker may still be handing to SMTP.
 
     They were claimed before the stop committed and are not recorded yet. Claims older than
-    CLAIM_TIMEOUT_SECONDS belong to a dead worker and are not waited for.
+    CLAIM_TIMEOUT_SECONDS belong to a dead worker and are not waited for. Cheap once the
+    stop's rows caught up (`rows_caught_up`): then it reads the in-flight index only.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.CLAIM_TIMEOUT_SECONDS)
     return Recipient.objects.filter(
         batch__in=Batch.objects.filter(sending_id=sending_id, status=BatchStatus.CANCELED),
-        status=RecipientStatus.CANCELED,
+        # Pending ones too: the rows of a stop catch up after it committed.
+        status__in=[RecipientStatus.CANCELED, RecipientStatus.PENDING],
         claimed_at__gte=cutoff,
     ).count()
 

@@ -23,6 +23,26 @@ def dispatch_due_batches() -> None:
 
 
 @shared_task(ignore_result=True)
+def cancel_catch_up(batch_id: int, after_id: int = 0) -> None:
+    """A cancel or stop committed: its batch's pending rows become canceled, a slice of
+    DELIVERY_SLICE_SECONDS at a time, so no worker is held for long; then it requeues."""
+    going_on = batch_services.recipients_cancel_catch_up_slice(
+        batch_id=batch_id, after_id=after_id, budget_seconds=settings.DELIVERY_SLICE_SECONDS
+    )
+    if going_on is not None:
+        batch_services.catch_up_enqueue(batch_id=batch_id, after_id=going_on)
+
+
+@shared_task(ignore_result=True)
+def cancel_catch_up_sweep() -> None:
+    """Beat: queue the catch-up of canceled batches whose task was lost."""
+    queued = batch_services.cancel_catch_up_sweep()
+    if queued:
+        log.warning("Catch-up of %d stopped batches queued again (their task was lost)",
+                    len(queued))  # fmt: skip
+
+
+@shared_task(ignore_result=True)
 def start_batch(batch_id: int) -> None:
     """A batch's exact-time start; a no-op if it was started, canceled or deleted meanwhile."""
     dispatch.batch_start_and_deliver(batch_id=batch_id)

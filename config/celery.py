@@ -32,6 +32,11 @@ def _beat_schedule(sender, **kwargs):
             "schedule": settings.RECOVERY_INTERVAL_SECONDS,
             "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
         },
+        "catch-up-canceled-recipients": {
+            "task": "batches.tasks.cancel_catch_up_sweep",
+            "schedule": settings.RECOVERY_INTERVAL_SECONDS,
+            "options": {"expires": settings.RECOVERY_INTERVAL_SECONDS * 2},
+        },
         "send-owed-notifications": {
             "task": "sendings.outbox.tasks.notifications_send_owed_task",
             "schedule": settings.OUTBOX_INTERVAL_SECONDS,

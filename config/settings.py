@@ -277,6 +277,9 @@ DELIVERY_SLICE_SECONDS = env_float("DELIVERY_SLICE_SECONDS", 5.0, minimum=0.1)
 DELIVERY_PARALLELISM = env_int("DELIVERY_PARALLELISM", 4, minimum=1)
 EMAIL_RETRY_BACKOFF_SECONDS = env_float("EMAIL_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
 RECOVERY_INTERVAL_SECONDS = env_float("RECOVERY_INTERVAL_SECONDS", 15.0, minimum=0.1)
+# A canceled or stopped batch's recipient rows catch up after the stop committed, this many
+# per transaction (batches.services.recipients_cancel_catch_up).
+CANCEL_CHUNK_SIZE = env_int("CANCEL_CHUNK_SIZE", 10_000, minimum=1)
 # How often beat sends the emails still owed (outbox rows the immediate task did not send).
 OUTBOX_INTERVAL_SECONDS = env_float("OUTBOX_INTERVAL_SECONDS", 5.0, minimum=0.1)
 # A delivery task renews its lease with every record; one not renewed for this long belongs
@@ -336,6 +339,8 @@ CELERY_TASK_DEFAULT_QUEUE = "dispatch"
 # CSV imports take seconds: they go with the long tasks, never ahead of a batch's start.
 CELERY_TASK_ROUTES = {
     "batches.tasks.deliver_batch": {"queue": "delivery"},
+    # Seconds a slice: a stop's catch-up must not hold up the beat tick.
+    "batches.tasks.cancel_catch_up": {"queue": "delivery"},
     "sendings.tasks.contact_import_run_task": {"queue": "delivery"},
     "sendings.retention.tasks.recipients_purge_expired_task": {"queue": "delivery"},
 }

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from batches.models import Batch, Recipient, RecipientStatus
-from batches.services import batches_close
+from batches.services import batches_close, recipients_cancel_catch_up
 from sendings.exceptions import DomainError
 from sendings.models import (
     Contact,
@@ -166,6 +166,15 @@ def _audience_snapshot(*, sending: Sending, list_ids: list[int], batches: list[B
                 return total
 
 
+def _source_catch_up(*, sending: Sending) -> None:
+    """The source's stopped batches catch up (the deferred cancel) before its rows are
+    copied, so their statuses are what they count as: a resend of a stopped sending takes
+    the recipients the stop canceled."""
+    stopped = Batch.objects.filter(sending_id=sending.source_sending_id, rows_catching_up=True)
+    for batch_id in stopped.values_list("pk", flat=True):
+        recipients_cancel_catch_up(batch_id=batch_id)
+
+
 def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
     """The snapshot of a resend or a correction: its source's recipients in the statuses its
     fixed audience takes (`Sending.source_recipient_statuses`), minus contacts unsubscribed,
@@ -173,7 +182,7 @@ def _fixed_audience_snapshot(*, sending: Sending, batches: list[Batch]) -> int:
 
     INSERT ... SELECT in chunks of SNAPSHOT_CHUNK, walking the source's recipients by email
     (unique per sending, so the walk is exact and served by its index): nothing passes
-    through Python.
+    through Python. The source's rows have caught up (`_source_catch_up`).
     """
     qn = connection.ops.quote_name
     contact_table = qn(Contact._meta.db_table)
@@ -247,6 +256,8 @@ def sending_confirm(*, sending: Sending, batches: Sequence[BatchPlan], actor) ->
         if not lists and not sending.source_audience:
             raise DomainError(_("Choose at least one contact list."), code="no_lists")
         lists_refuse_foreign(subaccount_id=sending.subaccount_id, lists=lists)
+        if sending.source_audience:
+            _source_catch_up(sending=sending)
         created = Batch.objects.bulk_create(
             Batch(
                 sending=sending,
@@ -438,7 +449,9 @@ def sending_stop(*, sending: Sending, actor, note: str = "") -> Changed[Sending]
     """Stop a sending in progress (support), between batches included.
 
     The batch being sent and every later batch become canceled; recipients not yet handed to
-    SMTP are canceled; those who already received it stay sent. Locks the sending, then its
+    SMTP count as canceled from the commit (their rows catch up after it, in chunks:
+    `batches.services.batch_close_locked`), so its cost does not depend on the audience;
+    those who already received it stay sent. Locks the sending, then its
     batches. Stopping a canceled sending is a no-op (`changed` False); a sent or draft sending
     is refused, and so is a small one (under SMALL_SENDING_MAX_RECIPIENTS): the help page says
     those cannot be stopped.

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from batches.dispatch import batch_resume_and_deliver
 from batches.models import Batch
-from batches.services import inflight_count
+from batches.services import inflight_count, rows_caught_up
 from sendings.exceptions import DomainError
 from sendings.formatting import thousands
 from sendings.models import Sending, SendingEvent, SendingStatus
@@ -293,9 +293,12 @@ class Settled:
 def ticket_outcome_settle(*, ticket_id: int, now: datetime | None = None) -> Settled:
     """Make a closed ticket's numbers final before its outcome is emailed.
 
-    Skips a ticket that is open or was emailed already. Waits while messages in flight at
-    the stop are not recorded yet (their workers record them within a second; claims older
-    than CLAIM_TIMEOUT_SECONDS, a dead worker's, are not waited for). A stopped ticket's
+    Skips a ticket that is open or was emailed already. Waits while the stopped batches'
+    rows have not caught up (the deferred cancel, seconds even at a million recipients; no
+    time limit: the sweep guarantees it), then while messages in flight at the stop are not
+    recorded yet (their workers record them within a second; claims older than
+    CLAIM_TIMEOUT_SECONDS, a dead worker's, are not waited for). The caller waits by asking
+    again later (the outbox's Wait), never by sleeping. A stopped ticket's
     received count is re-read here: a message handed to SMTP just before the stop committed
     counts as received. Locks the sending, then the ticket.
     """
@@ -307,6 +310,8 @@ def ticket_outcome_settle(*, ticket_id: int, now: datetime | None = None) -> Set
         if ticket.is_open or ticket.outcome_notified_at is not None:
             return Settled()
         if ticket.status == Ticket.Status.STOPPED:
+            if not rows_caught_up(sending_id=sending_id):
+                return Settled(wait=True)
             waited = (now - (ticket.handled_at or now)).total_seconds()
             in_flight = inflight_count(sending_id=sending_id, now=now)
             if in_flight and waited < settings.CLAIM_TIMEOUT_SECONDS:

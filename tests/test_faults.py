@@ -20,7 +20,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from batches.models import Recipient, RecipientStatus
+from batches import services as batch_services
+from batches.models import Recipient
 from sendings.models import Sending
 from support import services as support_services
 from support.models import Ticket
@@ -266,11 +267,7 @@ def test_support_stops_a_sending_while_redis_is_down_and_the_outcome_email_follo
     assert ticket.status == "stopped"
     # Workers learn it from the database at their next record; then their claims end.
     wait_for(
-        lambda: (
-            not Recipient.objects.filter(
-                sending=sending, status=RecipientStatus.CANCELED, claimed_at__isnull=False
-            ).exists()
-        ),
+        lambda: batch_services.inflight_count(sending_id=sending.pk) == 0,
         timeout=10,
         what="the workers to record the messages in flight",
     )

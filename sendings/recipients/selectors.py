@@ -3,6 +3,9 @@
 Pages are walked by email (keyset), never by OFFSET: each page is one range scan of an index
 that leads with the sending (`recipient_email_unique` for All, `recipient_status_email_idx`
 for one status), so page 20,000 of a 1,000,000-recipient sending costs what page 1 does.
+
+A stopped batch's rows catch up after the stop (the deferred cancel): until then its pending
+rows count as canceled, in the filters and in the labels (`batches.models.counted_as_q`).
 """
 
 from collections.abc import Iterator
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils.translation import pgettext_lazy
 
-from batches.models import Batch, Recipient, RecipientStatus
+from batches.models import Batch, Recipient, RecipientStatus, status_shown
 from sendings.models import Sending
 
 PAGE_SIZE = 50
@@ -73,12 +76,24 @@ def batch_numbers(*, sending: Sending) -> dict[int, int]:
     return dict(Batch.objects.filter(sending=sending).values_list("id", "number"))
 
 
+def batches_catching_up(*, sending: Sending) -> frozenset[int]:
+    """The sending's canceled batches whose pending rows have not caught up yet."""
+    return frozenset(
+        Batch.objects.filter(sending=sending, rows_catching_up=True).values_list("id", flat=True)
+    )
+
+
 def _recipients(
-    *, sending: Sending, filter: RecipientFilter, q: str = "", batch_id: int | None = None
+    *,
+    sending: Sending,
+    filter: RecipientFilter,
+    catching_up: frozenset[int],
+    q: str = "",
+    batch_id: int | None = None,
 ) -> QuerySet[Recipient]:
     queryset = Recipient.objects.filter(sending=sending)
     if filter.statuses:
-        queryset = queryset.filter(status__in=filter.statuses)
+        queryset = queryset.counted_as(*filter.statuses, catching_up=catching_up)
     if batch_id is not None:
         queryset = queryset.filter(batch_id=batch_id)
     if q:
@@ -87,9 +102,12 @@ def _recipients(
     return queryset.values(*FIELDS)
 
 
-def _with_labels(rows: list[dict], numbers: dict[int, int]) -> list[dict]:
+def _with_labels(
+    rows: list[dict], numbers: dict[int, int], catching_up: frozenset[int]
+) -> list[dict]:
     for row in rows:
         row["batch"] = numbers.get(row["batch_id"])
+        row["status"] = status_shown(row["status"], batch_canceled=row["batch_id"] in catching_up)
         row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
     return rows
 
@@ -105,7 +123,8 @@ def recipient_page(
 ) -> RecipientPage:
     """PAGE_SIZE recipients by email: the first page, the one after `after` or the one
     before `before`. Fetches one row more than a page to know whether another follows."""
-    queryset = _recipients(sending=sending, filter=filter, q=q)
+    catching_up = batches_catching_up(sending=sending)
+    queryset = _recipients(sending=sending, filter=filter, catching_up=catching_up, q=q)
     if before:
         rows = list(queryset.filter(email__lt=before).order_by("-email")[: PAGE_SIZE + 1])
         more_before = len(rows) > PAGE_SIZE
@@ -120,7 +139,7 @@ def recipient_page(
         has_previous = bool(after)
     if numbers is None:
         numbers = batch_numbers(sending=sending)
-    rows = _with_labels(rows, numbers)
+    rows = _with_labels(rows, numbers, catching_up)
     return RecipientPage(
         rows=rows,
         next_after=rows[-1]["email"] if rows and has_next else None,
@@ -140,9 +159,10 @@ def recipients_for_export(
     stays flat however many there are, and no transaction or server-side cursor is held open
     while the client reads."""
     numbers = batch_numbers(sending=sending)
+    catching_up = batches_catching_up(sending=sending)
     labels = STATUS_LABELS
     queryset = (
-        _recipients(sending=sending, filter=filter, q=q, batch_id=batch_id)
+        _recipients(sending=sending, filter=filter, catching_up=catching_up, q=q, batch_id=batch_id)
         .values_list(*EXPORT_FIELDS)
         .order_by("email")
     )
@@ -151,7 +171,15 @@ def recipients_for_export(
         rows = list(queryset.filter(email__gt=last)[:EXPORT_CHUNK])
         if rows:
             yield [
-                (email, name, numbers.get(batch), labels[status], sent_at, attempts, error)
+                (
+                    email,
+                    name,
+                    numbers.get(batch),
+                    labels[status_shown(status, batch_canceled=batch in catching_up)],
+                    sent_at,
+                    attempts,
+                    error,
+                )
                 for email, name, batch, status, sent_at, attempts, error in rows
             ]
         if len(rows) < EXPORT_CHUNK:

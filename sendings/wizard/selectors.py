@@ -50,13 +50,16 @@ def fixed_audience_count(*, sending: Sending) -> int:
     """How many contacts a resend or a correction would reach now: its source's recipients
     in the statuses its audience takes, whose contact is still subscribed and has not
     bounced, as `sending_confirm`'s snapshot takes them."""
-    return Recipient.objects.filter(
-        sending_id=sending.source_sending_id,
-        status__in=sending.source_recipient_statuses,
-        contact__subaccount_id=sending.subaccount_id,
-        contact__unsubscribed=False,
-        contact__bounced_at__isnull=True,
-    ).count()
+    return (
+        Recipient.objects.filter(sending_id=sending.source_sending_id)
+        .counted_as(*sending.source_recipient_statuses)
+        .filter(
+            contact__subaccount_id=sending.subaccount_id,
+            contact__unsubscribed=False,
+            contact__bounced_at__isnull=True,
+        )
+        .count()
+    )
 
 
 def draft_audience_count(*, sending: Sending) -> int:

@@ -62,7 +62,11 @@ def test_cancel_and_start_of_the_same_batch_never_both_win(subaccount, marketer)
         batch.refresh_from_db()
         expected = "canceled" if cancel_won else "sending"
         assert (sending.status, batch.status) == (expected, expected)
-        recipients = set(Recipient.objects.filter(batch=batch).values_list("status", flat=True))
+        recipients = set(
+            Recipient.objects.filter(batch=batch)
+            .with_status_shown()
+            .values_list("status_shown", flat=True)
+        )
         assert recipients == ({"canceled"} if cancel_won else {"pending"})
         wins["cancel" if cancel_won else "start"] += 1
 

@@ -362,6 +362,55 @@ def test_unschedule_of_a_sending_in_progress_is_refused(client, subaccount, mark
     assert sending.status == "sending"
 
 
+# --- A stop whose rows have not caught up yet: its waiting recipients count as canceled ---------
+
+
+def _counts_shown(client, sending: Sending) -> dict:
+    """Every count and status a marketer sees of a stopped sending, page by page."""
+    detail = html(client.get(detail_url(sending)))
+    row = html(client.get(reverse("sending_row", args=[sending.identifier])))
+    dialog = html(client.get(reverse("sending_batches", args=[sending.identifier])))
+    canceled_page = html(client.get(detail_url(sending, "?status=canceled")))
+    waiting_page = html(client.get(detail_url(sending, "?status=waiting")))
+    emails = Recipient.objects.filter(sending=sending).values_list("email", flat=True)
+    return {
+        "row": ("3 / 10" in row, ">Canceled<" in row),
+        "detail": (
+            "<dt>Canceled</dt><dd>7</dd>" in detail,
+            "<dt>Waiting</dt><dd>0</dd>" in detail,
+            'Canceled <span class="tab-count">7</span>' in detail,
+            'Waiting <span class="tab-count">0</span>' in detail,
+        ),
+        "dialog": ('<td class="num">3</td>' in dialog, ">Canceled</span>" in dialog),
+        "canceled tab": sum(f'<th scope="row">{e}</th>' in canceled_page for e in emails),
+        "waiting tab": sum(f'<th scope="row">{e}</th>' in waiting_page for e in emails),
+        "export": sorted(row[3] for row in csv_rows(client.get(export_url(sending)))[1:]),
+        "batch export": len(csv_rows(client.get(export_url(sending, "?batch=1&status=canceled")))),
+    }
+
+
+def test_waiting_recipients_of_a_stop_count_as_canceled_before_and_after_their_rows_catch_up(
+    client, subaccount, marketer, support_user, settings
+):
+    sending = canceled_after_some(subaccount, support_user, settings, contacts=10, sent=3)
+    client.force_login(marketer)
+    assert Recipient.objects.filter(sending=sending, status="pending").count() == 7
+    expected = {
+        "row": (True, True),
+        "detail": (True, True, True, True),
+        "dialog": (True, True),
+        "canceled tab": 7,
+        "waiting tab": 0,
+        "export": ["Canceled"] * 7 + ["Sent"] * 3,
+        "batch export": 1 + 7,
+    }
+
+    assert _counts_shown(client, sending) == expected
+    batch_services.recipients_cancel_catch_up_all()
+    assert not Recipient.objects.filter(sending=sending, status="pending").exists()
+    assert _counts_shown(client, sending) == expected
+
+
 # --- The draft's wizard and links ----------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ def pending_ids(batch) -> list[int]:
 def emails(sending: Sending, *statuses: str) -> set[str]:
     recipients = Recipient.objects.filter(sending=sending)
     if statuses:
-        recipients = recipients.filter(status__in=statuses)
+        recipients = recipients.counted_as(*statuses)
     return set(recipients.values_list("email", flat=True))
 
 

@@ -1,13 +1,18 @@
 """Urgent-cancel tickets: filing, stop, decline, too late, and the outcome's exact numbers."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from batches import services as batch_services
 from batches.models import Batch, Recipient
 from sendings import services as sending_services
 from sendings.exceptions import DomainError
 from sendings.models import SendingEvent
+from sendings.outbox.models import Notification
+from sendings.outbox.services import Sent, notification_send
 from support import services
 from support.models import Ticket
 from tests.factories import MembershipFactory
@@ -153,6 +158,28 @@ def test_stop_cancels_the_batch_in_progress_and_every_later_batch(
     assert in_progress.events.filter(kind=SendingEvent.Kind.STOPPED, actor=support_user).exists()
 
 
+def test_the_outcome_email_waits_until_the_stopped_rows_caught_up(
+    in_progress, marketer, support_user, django_capture_on_commit_callbacks
+):
+    """The catch-up task was lost (the broker was down): the outbox asks again later, and
+    the sweep's catch-up lets the outcome go with exact numbers."""
+    ticket, _ = file(in_progress, marketer, capture=django_capture_on_commit_callbacks)
+    mail.outbox.clear()
+    services.ticket_stop_sending(ticket=ticket, actor=support_user)  # no on_commit: no task
+    [owed] = Notification.objects.filter(kind=services.TICKET_OUTCOME, object_id=ticket.pk)
+    later = timezone.now() + timedelta(minutes=1)
+
+    assert notification_send(notification_id=owed.pk, now=later)[0] is Sent.WAIT
+    assert mail.outbox == []
+    batch_services.recipients_cancel_catch_up_all()
+    assert notification_send(notification_id=owed.pk, now=later + timedelta(minutes=1)) == (
+        Sent.SENT,
+        0.0,
+    )
+    [email] = mail.outbox
+    assert "Stopped by support: 1 of 6 contacts had received it." in email.body
+
+
 def test_stopping_twice_is_a_no_op_and_emails_once(
     in_progress, marketer, support_user, eager_tasks, django_capture_on_commit_callbacks
 ):
@@ -175,7 +202,10 @@ def test_a_stop_waits_for_messages_in_flight_and_counts_them_as_received(
 
     services.ticket_stop_sending(ticket=ticket, actor=support_user)
     assert batch_services.inflight_count(sending_id=in_progress.pk) == 1
-    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait
+    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait  # rows not caught up
+    batch_services.recipients_cancel_catch_up_all()
+    assert batch_services.inflight_count(sending_id=in_progress.pk) == 1
+    assert services.ticket_outcome_settle(ticket_id=ticket.pk).wait  # one in flight
 
     batch_services.recipients_record_results(batch_id=batch.pk, sent=[claim.id])  # accepted
     settled = services.ticket_outcome_settle(ticket_id=ticket.pk)
@@ -195,7 +225,8 @@ def test_claims_a_halted_worker_hands_back_end_the_wait(
     services.ticket_stop_sending(ticket=ticket, actor=support_user)
 
     assert batch_services.recipients_release(batch_id=batch.pk, ids=[claim.id]) == 1
-    assert Recipient.objects.get(pk=claim.id).status == "canceled"
+    assert Recipient.objects.with_status_shown().get(pk=claim.id).status_shown == "canceled"
+    batch_services.recipients_cancel_catch_up_all()
     settled = services.ticket_outcome_settle(ticket_id=ticket.pk)
     assert settled.ticket.received_at_stop == 1
 
