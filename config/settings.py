@@ -217,36 +217,30 @@ SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes={"http", "https"
 # Cache: carries the workers' stop signal, so it must be shared by every process:
 # Redis when REDIS_URL is set, otherwise files under var/cache (embedded mode, one machine).
 _redis_url = env_str("REDIS_URL") and env_url("REDIS_URL", "", schemes={"redis", "rediss"})
-CACHES = {
-    "default": (
-        {
+
+
+def _cache(folder: str, **file_options) -> dict:
+    """Redis when REDIS_URL is set (failing fast when it is down, never hanging a request or a
+    worker), else files under var/<folder>."""
+    if _redis_url:
+        return {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": _redis_url,
-            # A Redis that is down must fail fast, not hang a request or a worker.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
-        if _redis_url
-        else {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "cache"),
-        }
-    ),
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / folder),
+        **({"OPTIONS": file_options} if file_options else {}),
+    }
+
+
+CACHES = {
+    "default": _cache("cache"),
     # The workers' stop signals (batches.halt), apart from the pages' cache so that page
     # traffic can never evict them: the same Redis (whose default policy evicts nothing), or
     # a directory of their own that is never culled in practice (one key per stopped batch).
-    "signals": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": _redis_url,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
-        }
-        if _redis_url
-        else {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(VAR_DIR / "signals"),
-            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-        }
-    ),
+    "signals": _cache("signals", MAX_ENTRIES=1_000_000),
 }
 
 # Product rules.
